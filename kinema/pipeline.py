@@ -1,0 +1,533 @@
+"""The one inference path: a prompt, and optionally conditioning frames, in; a Video out.
+
+Every mode is a choice of which latent frames are given clean (DESIGN.md, "One model,
+every mode"), so every mode ends in `KinemaPipeline._sample_window`, the single place
+that encodes conditioning, denoises and decodes:
+
+    text -> video        nothing clean
+    image -> video       the first latent frame (the image) clean
+    extend forward       the first k latent frames (the clip's end) clean
+    extend backward      the last k latent frames (the clip's start) clean
+    connect              first k from clip A's end, last k from clip B's start
+    loop                 a clip, then a connection from its end back to its start
+    long video           repeated forward extension over a sliding window
+    edit (SDEdit)        nothing clean; start from the source noised to t = strength
+
+Frames are (T, H, W, 3) uint8 at the API's edges and (1, 3, T, H, W) in [-1, 1] inside.
+A window holds 1 + 4k frames (the VAE's causal grouping); windows overlap by
+`context_frames` frames, re-encoded from pixels so every window starts with an image
+latent exactly as in training.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from kinema import flow
+from kinema.checkpoint import (
+    config_from_dict,
+    config_to_dict,
+    load_part,
+    load_weights,
+    read_model_index,
+    save_model_index,
+    save_part,
+    save_weights,
+)
+from kinema.models.dit import DiT, DiTConfig
+from kinema.models.text import NullText, TextEncoder, TextEncoderConfig
+from kinema.models.vae import VAEConfig, VideoVAE, latents_from_dit, latents_to_dit
+from kinema.video import Video
+
+DEFAULT_MODEL_DIR = Path(__file__).parent / "assets" / "default"
+MAX_PROMPT_CHARS = 2000
+
+# callback(step, total_steps): called after every denoising step of every window.
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    """Inference defaults saved with a model (pipeline.json); every field can be overridden per call."""
+
+    num_inference_steps: int = 20
+    guidance_scale: float = 4.0
+    shift: float = 1.5  # timestep shift toward noise (SD3); match the training shift
+    sampler: str = "euler"  # euler | heun
+    fps: float = 16.0
+    width: int = 128
+    height: int = 128
+    seconds: float = 2.0
+    buckets: tuple[tuple[int, int], ...] = ((128, 128), (160, 96), (96, 160))  # (width, height)
+    window_frames: int = 33  # frames one denoising window covers: the training clip length
+    context_frames: int = 9  # frames a window inherits from the one before (extension, long video)
+    max_seconds: float = 60.0
+
+    def __post_init__(self):
+        object.__setattr__(self, "buckets", tuple(tuple(int(v) for v in b) for b in self.buckets))
+        if self.sampler not in ("euler", "heun"):
+            raise ValueError(f"sampler must be 'euler' or 'heun', got {self.sampler!r}")
+        for name in ("window_frames", "context_frames"):
+            n = getattr(self, name)
+            if n < 1 or (n - 1) % 4:
+                raise ValueError(f"{name} must be 1 + 4k frames, got {n}")
+        if self.context_frames >= self.window_frames:
+            raise ValueError("context_frames must be smaller than window_frames")
+        if (self.width, self.height) not in self.buckets:
+            raise ValueError(f"default size {self.width}x{self.height} must be one of the buckets {self.buckets}")
+
+
+def _frames_in(frames: np.ndarray) -> torch.Tensor:
+    """(T, H, W, 3) uint8 -> (1, 3, T, H, W) float32 in [-1, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(frames)).float() / 127.5 - 1.0
+    return x.permute(3, 0, 1, 2)[None]
+
+
+def _frames_out(x: torch.Tensor) -> np.ndarray:
+    """(1, 3, T, H, W) in [-1, 1] -> (T, H, W, 3) uint8."""
+    x = ((x[0].float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
+    return x.permute(1, 2, 3, 0).contiguous().numpy()
+
+
+def _resize(frames: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize (T, H, W, 3) uint8 frames with antialiased bilinear filtering."""
+    if frames.shape[1:3] == (height, width):
+        return frames
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
+    x = F.interpolate(x, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
+    return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def _snap_frames(n: int) -> int:
+    """The nearest frame count of the form 1 + 4k that is >= n."""
+    return 1 + 4 * max(0, math.ceil((n - 1) / 4))
+
+
+@dataclass
+class _Request:
+    """A checked call: everything the windows need, shared by every mode."""
+
+    text: torch.Tensor  # (1, L, D) prompt token states
+    text_mask: torch.Tensor  # (1, L) bool
+    uncond: torch.Tensor  # (1, L', D) null text or negative prompt
+    uncond_mask: torch.Tensor  # (1, L') bool
+    fps: float
+    width: int
+    height: int
+    steps: int
+    guidance: float
+    generator: torch.Generator
+    callback: ProgressFn | None
+    total_steps: int = 0
+    done_steps: int = 0
+
+
+class KinemaPipeline:
+    """Text (and image/video) to video with a VAE, a text encoder and a DiT.
+
+    >>> pipe = KinemaPipeline.from_pretrained()
+    >>> video = pipe("a red ball bounces", seconds=2, seed=0)
+    >>> video.save("ball.mp4")
+    """
+
+    def __init__(
+        self,
+        vae: VideoVAE,
+        dit: DiT,
+        text_encoder: TextEncoder,
+        null_text: NullText,
+        config: SampleConfig = SampleConfig(),
+    ):
+        if dit.cfg.in_channels != vae.cfg.latent_channels:
+            raise ValueError(
+                f"DiT expects {dit.cfg.in_channels} latent channels but the VAE makes {vae.cfg.latent_channels}; "
+                "pair the DiT with the VAE it was trained on"
+            )
+        if dit.cfg.text_dim != text_encoder.dim:
+            raise ValueError(
+                f"DiT expects text states of width {dit.cfg.text_dim} but the text encoder gives {text_encoder.dim}"
+            )
+        self.vae, self.dit, self.text_encoder, self.null_text = vae.eval(), dit.eval(), text_encoder, null_text.eval()
+        self.config = config
+
+    # ------------------------------------------------------------------ loading and saving
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path | None = None) -> "KinemaPipeline":
+        """Load a model folder written by save_pretrained; None loads the shipped default model."""
+        folder = Path(path) if path is not None else DEFAULT_MODEL_DIR
+        if not folder.is_dir():
+            if path is None:
+                raise FileNotFoundError(
+                    f"the default model is missing at {folder}; reinstall Kinema from a full checkout "
+                    "or pass a model folder (--model DIR)"
+                )
+            raise FileNotFoundError(f"model folder {folder} does not exist; pass a folder written by save_pretrained")
+        parts = read_model_index(folder)
+        for name in ("vae", "dit", "null_text", "text_encoder", "sample"):
+            if name not in parts:
+                raise ValueError(f"{folder}/model_index.json lists no '{name}' part; re-export the model")
+        vae = load_part(folder / parts["vae"]["path"], VideoVAE, VAEConfig)
+        dit = load_part(folder / parts["dit"]["path"], DiT, DiTConfig)
+        null_spec = parts["null_text"]
+        null_text = NullText(null_spec["dim"], null_spec["num_tokens"])
+        null_file = folder / null_spec["path"]
+        if not null_file.is_file():
+            raise FileNotFoundError(f"missing {null_file}; the model folder is incomplete")
+        load_weights(null_text, null_file)
+        text_cfg = config_from_dict(parts["text_encoder"]["config"], TextEncoderConfig, source="model_index.json")
+        sample_cfg = config_from_dict(parts["sample"]["config"], SampleConfig, source="model_index.json")
+        return cls(vae.float(), dit.float(), TextEncoder(text_cfg), null_text.float(), sample_cfg)
+
+    def save_pretrained(self, path: str | Path, *, dtype: torch.dtype | None = None) -> Path:
+        """Write config.json + model.safetensors per part and model_index.json (dtype: e.g. torch.bfloat16)."""
+        folder = Path(path)
+        save_part(folder / "vae", self.vae, self.vae.cfg, dtype=dtype)
+        save_part(folder / "dit", self.dit, self.dit.cfg, dtype=dtype)
+        save_weights(folder / "null_text.safetensors", self.null_text.state_dict(), dtype=dtype)
+        save_model_index(folder, {
+            "vae": {"path": "vae", "class": "VideoVAE"},
+            "dit": {"path": "dit", "class": "DiT"},
+            "null_text": {"path": "null_text.safetensors", "dim": self.null_text.tokens.shape[1],
+                          "num_tokens": self.null_text.num_tokens},
+            "text_encoder": {"config": config_to_dict(self.text_encoder.cfg)},
+            "sample": {"config": config_to_dict(self.config)},
+        })
+        return folder
+
+    # ------------------------------------------------------------------ text to video
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        prompt: str,
+        *,
+        negative_prompt: str | None = None,
+        seconds: float | None = None,
+        num_frames: int | None = None,
+        fps: float | None = None,
+        height: int | None = None,
+        width: int | None = None,
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
+        callback: ProgressFn | None = None,
+    ) -> Video:
+        """Generate a video (num_frames=1 or seconds=0 with num_frames: a still image).
+
+        Clips longer than one window are generated by sliding-window forward extension,
+        so memory stays bounded by the window whatever the length.
+        """
+        # 1. check inputs and encode the prompt
+        req = self._request(prompt, negative_prompt, fps, height, width, num_inference_steps,
+                            guidance_scale, seed, generator, callback)
+        n = self._num_frames(seconds, num_frames, req.fps)
+        # 2. plan the windows: the first is text-to-video, the rest extend it
+        cfg = self.config
+        first = min(n, cfg.window_frames)
+        new_per_window = cfg.window_frames - cfg.context_frames
+        extra = max(0, _snap_frames(n) - first)
+        req.total_steps = req.steps * (1 + math.ceil(extra / new_per_window))
+        # 3-6. timesteps, noise, denoise, decode: one window at a time
+        frames = self._sample_window(req, _snap_frames(first))[:first]
+        if n > first:
+            frames = self._extend_frames(req, frames, n - first)
+        return Video(frames[:n], req.fps)
+
+    # ------------------------------------------------------------------ the other modes
+
+    @torch.no_grad()
+    def animate(self, image: np.ndarray, prompt: str, *, seconds: float | None = None, **kwargs) -> Video:
+        """Image to video: the image (H, W, 3) uint8 is the first frame (resized to the output size)."""
+        req = self._request(prompt, **self._common(kwargs))
+        image = np.asarray(image)
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"image must be (H, W, 3) uint8 RGB, got {image.dtype} {image.shape}")
+        n = self._num_frames(seconds, kwargs.get("num_frames"), req.fps)
+        head = _resize(image[None], req.width, req.height)  # (1, H, W, 3)
+        first = min(_snap_frames(n), self.config.window_frames)
+        req.total_steps = req.steps * (1 + math.ceil(max(0, n - first) / (self.config.window_frames - self.config.context_frames)))
+        window = self._sample_window(req, first, head=head)
+        frames = np.concatenate([head, window[1:]])
+        if n > len(frames):
+            frames = self._extend_frames(req, frames, n - len(frames))
+        return Video(frames[:n], req.fps)
+
+    @torch.no_grad()
+    def extend(self, video: Video, prompt: str, *, seconds: float, backward: bool = False, **kwargs) -> Video:
+        """Continue a clip forward (or, backward=True, invent what came before it) by `seconds`.
+
+        The given frames are kept exactly as decoded from the input, not regenerated.
+        """
+        kwargs.setdefault("fps", video.fps)
+        kwargs.setdefault("width", video.width)
+        kwargs.setdefault("height", video.height)
+        req = self._request(prompt, **self._common(kwargs))
+        frames = self._fit_video(video, req, "extend")
+        if len(frames) < 5:
+            raise ValueError(f"the clip has {len(frames)} frames; extending needs at least 5")
+        if not 0 < seconds <= self.config.max_seconds:
+            raise ValueError(f"seconds must be in (0, {self.config.max_seconds:g}], got {seconds}")
+        n_new = max(1, int(round(seconds * req.fps)))
+        per = self.config.window_frames - self.config.context_frames
+        req.total_steps = req.steps * math.ceil(n_new / per)
+        if not backward:
+            return Video(self._extend_frames(req, frames, n_new), req.fps)
+        out = frames
+        while len(out) - len(frames) < n_new:
+            ctx = self._context_len(len(out))
+            tail = out[:ctx]
+            window = self._sample_window(req, self.config.window_frames, tail=tail)
+            out = np.concatenate([window[: len(window) - ctx], out])
+        return Video(out[len(out) - len(frames) - n_new:], req.fps)
+
+    @torch.no_grad()
+    def connect(self, video_a: Video, video_b: Video, prompt: str, *, seconds: float = 1.0, **kwargs) -> Video:
+        """A transition of about `seconds` from the end of clip A to the start of clip B: A + new + B."""
+        if (video_a.width, video_a.height) != (video_b.width, video_b.height):
+            raise ValueError(
+                f"clips A ({video_a.width}x{video_a.height}) and B ({video_b.width}x{video_b.height}) differ in size; "
+                "resize one to match the other"
+            )
+        kwargs.setdefault("fps", video_a.fps)
+        kwargs.setdefault("width", video_a.width)
+        kwargs.setdefault("height", video_a.height)
+        req = self._request(prompt, **self._common(kwargs))
+        a, b = self._fit_video(video_a, req, "connect"), self._fit_video(video_b, req, "connect")
+        if len(a) < 5 or len(b) < 4:
+            raise ValueError(f"clips of {len(a)} and {len(b)} frames are too short to connect; give at least 5 and 4")
+        req.total_steps = req.steps
+        middle = self._transition(req, a, b, seconds)
+        return Video(np.concatenate([a, middle, b]), req.fps)
+
+    @torch.no_grad()
+    def loop(self, prompt: str, *, seconds: float | None = None, transition_seconds: float = 0.75, **kwargs) -> Video:
+        """A seamless loop: a clip, then a generated transition from its end back to its start."""
+        req = self._request(prompt, **self._common(kwargs))
+        n = self._num_frames(seconds, kwargs.get("num_frames"), req.fps)
+        n_body = max(9, n - int(round(transition_seconds * req.fps)))
+        if n_body > self.config.window_frames:
+            raise ValueError(f"loops are at most {self.config.window_frames + transition_seconds * req.fps:.0f} frames; ask for fewer seconds")
+        req.total_steps = 2 * req.steps
+        body = self._sample_window(req, _snap_frames(n_body))[:n_body]
+        middle = self._transition(req, body, body, max(n - n_body, 4) / req.fps)
+        return Video(np.concatenate([body, middle]), req.fps)
+
+    @torch.no_grad()
+    def edit(self, video: Video, prompt: str, *, strength: float = 0.6, **kwargs) -> Video:
+        """SDEdit (Meng et al. 2022): noise the clip to t = strength, denoise toward the prompt.
+
+        strength 0 returns the input; 1 ignores it. Long clips are edited window by window,
+        each later window conditioned on the end of the edited one before it.
+        """
+        if not 0.0 <= strength <= 1.0:
+            raise ValueError(f"strength must be in [0, 1], got {strength}")
+        kwargs.setdefault("fps", video.fps)
+        kwargs.setdefault("width", video.width)
+        kwargs.setdefault("height", video.height)
+        req = self._request(prompt, **self._common(kwargs))
+        frames = self._fit_video(video, req, "edit")
+        if strength == 0.0:
+            return Video(frames.copy(), req.fps)
+        steps = max(1, int(round(req.steps * strength)))
+        req.steps = steps
+        cfg = self.config
+        spans = [(0, min(len(frames), cfg.window_frames))]
+        while spans[-1][1] < len(frames):
+            s = spans[-1][1] - cfg.context_frames
+            spans.append((s, min(len(frames), s + cfg.window_frames)))
+        req.total_steps = steps * len(spans)
+        out: list[np.ndarray] = []
+        for i, (s, e) in enumerate(spans):
+            src = frames[s:e]
+            n = _snap_frames(len(src))
+            src = np.concatenate([src, np.repeat(src[-1:], n - len(src), axis=0)])  # pad to 1 + 4k
+            head = None if i == 0 else np.concatenate(out)[-cfg.context_frames:]
+            window = self._sample_window(req, n, head=head, source=src, strength=strength)[: e - s]
+            out.append(window if i == 0 else window[cfg.context_frames:])
+        return Video(np.concatenate(out), req.fps)
+
+    # ------------------------------------------------------------------ shared machinery
+
+    def _extend_frames(self, req: _Request, frames: np.ndarray, n_new: int) -> np.ndarray:
+        """Append n_new frames by sliding windows, each conditioned on the last context frames."""
+        target = len(frames) + n_new
+        chunks = [frames]
+        tail = frames
+        while sum(len(c) for c in chunks) < target:
+            ctx = self._context_len(len(tail))
+            head = tail[-ctx:]
+            window = self._sample_window(req, self.config.window_frames, head=head)
+            new = window[ctx:]
+            chunks.append(new)
+            tail = np.concatenate([head, new])
+        return np.concatenate(chunks)[:target]
+
+    def _transition(self, req: _Request, a: np.ndarray, b: np.ndarray, seconds: float) -> np.ndarray:
+        """Frames between a's end and b's start, about `seconds` long (a multiple of 4 frames)."""
+        head = a[-self._context_len(len(a)):]
+        n_tail = min(4 * ((self.config.context_frames - 1) // 4), 4 * (len(b) // 4))
+        tail = b[:n_tail]
+        gap = 4 * max(1, int(round(seconds * req.fps / 4)))
+        window = self._sample_window(req, len(head) + gap + len(tail), head=head, tail=tail)
+        return window[len(head): len(head) + gap]
+
+    def _context_len(self, available: int) -> int:
+        """Frames of context to condition on: context_frames, or the most (1 + 4k) available."""
+        return min(self.config.context_frames, 1 + 4 * ((available - 1) // 4))
+
+    def _sample_window(
+        self,
+        req: _Request,
+        num_frames: int,
+        *,
+        head: np.ndarray | None = None,
+        tail: np.ndarray | None = None,
+        source: np.ndarray | None = None,
+        strength: float = 1.0,
+    ) -> np.ndarray:
+        """The one denoising core. Returns num_frames (1 + 4k) frames (T, H, W, 3) uint8.
+
+        head: 1 + 4j frames given as the window's start; tail: 4m frames given as its end;
+        source: num_frames frames to edit from t = strength. Given frames are encoded by the
+        VAE and their latent frames held clean (t = 0) while the rest are denoised.
+        """
+        vae_cfg, cfg = self.vae.cfg, self.config
+        C, s = vae_cfg.latent_channels, vae_cfg.spatial_factor
+        t_lat = 1 + (num_frames - 1) // 4
+        shape = (1, C, t_lat, req.height // s, req.width // s)
+        # 3. conditioning latents: encode a full window with the given frames in place
+        clean, clean_mask, x0 = None, None, None
+        if head is not None or tail is not None or source is not None:
+            pixels = np.zeros((num_frames, req.height, req.width, 3), np.uint8) + 127 if source is None else source
+            pixels = pixels.copy()
+            k_head = k_tail = 0
+            if head is not None:
+                pixels[: len(head)] = head
+                k_head = 1 + (len(head) - 1) // 4
+            if tail is not None and len(tail):
+                pixels[num_frames - len(tail):] = tail
+                k_tail = len(tail) // 4
+            with self._autocast():
+                mean, _ = self.vae.encode(_frames_in(pixels))
+            z = latents_to_dit(mean.float(), vae_cfg)  # (1, C, t, h, w)
+            if source is not None:
+                x0 = z
+            if k_head or k_tail:
+                clean = z
+                clean_mask = flow.condition_mask(t_lat, first=k_head, last=k_tail)[None]  # (1, t)
+        # 4. timesteps and starting noise (SDEdit starts from the noised source)
+        ts = flow.timesteps(req.steps, shift=cfg.shift, start=strength if x0 is not None else 1.0)
+        noise = torch.randn(shape, generator=req.generator)
+        x = flow.interpolate(x0, noise, torch.full(shape[:1] + shape[2:3], float(ts[0]))) if x0 is not None else noise
+        # 5. denoise with classifier-free guidance
+        sampler = flow.sample_heun if cfg.sampler == "heun" else flow.sample_euler
+        lat = sampler(self._velocity(req), x, ts, clean=clean, clean_mask=clean_mask, callback=self._step_callback(req))
+        # 6. decode
+        with self._autocast():
+            video = self.vae.decode(latents_from_dit(lat, vae_cfg), chunk_frames=4)
+        return _frames_out(video)
+
+    def _velocity(self, req: _Request) -> flow.VelocityFn:
+        """v(x, t) with classifier-free guidance, both branches in one batch."""
+        L = max(req.text.shape[1], req.uncond.shape[1])
+        text = torch.cat([F.pad(req.text, (0, 0, 0, L - req.text.shape[1])),
+                          F.pad(req.uncond, (0, 0, 0, L - req.uncond.shape[1]))])  # (2, L, D)
+        mask = torch.cat([F.pad(req.text_mask, (0, L - req.text_mask.shape[1])),
+                          F.pad(req.uncond_mask, (0, L - req.uncond_mask.shape[1]))])  # (2, L)
+        fps = torch.full((2,), req.fps)
+
+        def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            if req.guidance == 1.0:
+                with self._autocast():
+                    return self.dit(x, t, text[:1], mask[:1], fps[:1]).float()
+            with self._autocast():
+                v = self.dit(torch.cat([x, x]), torch.cat([t, t]), text, mask, fps).float()
+            return flow.guided_velocity(v[:1], v[1:], req.guidance)
+
+        return velocity
+
+    def _step_callback(self, req: _Request):
+        def cb(step, t, x, x0_pred):
+            req.done_steps += 1
+            if req.callback is not None:
+                req.callback(req.done_steps, max(req.total_steps, req.done_steps))
+        return cb
+
+    def _autocast(self):
+        return torch.autocast("cpu", torch.bfloat16)
+
+    @staticmethod
+    def _common(kwargs: dict) -> dict:
+        keys = ("negative_prompt", "fps", "height", "width", "num_inference_steps", "guidance_scale",
+                "seed", "generator", "callback")
+        unknown = set(kwargs) - set(keys) - {"num_frames"}
+        if unknown:
+            raise TypeError(f"unexpected arguments {sorted(unknown)}; valid: {sorted(keys)}")
+        return {k: kwargs[k] for k in keys if k in kwargs}
+
+    def _request(
+        self, prompt, negative_prompt=None, fps=None, height=None, width=None, num_inference_steps=None,
+        guidance_scale=None, seed=None, generator=None, callback=None,
+    ) -> _Request:
+        """Check every input, then encode the prompt and the unconditional text."""
+        cfg = self.config
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise ValueError("the prompt is empty; describe the video, e.g. 'a red ball bounces on the floor'")
+        if len(prompt) > MAX_PROMPT_CHARS:
+            raise ValueError(f"the prompt has {len(prompt)} characters; keep it under {MAX_PROMPT_CHARS}")
+        fps = float(cfg.fps if fps is None else fps)
+        if not 1 <= fps <= 60:
+            raise ValueError(f"fps must be in 1..60, got {fps:g}")
+        width = cfg.width if width is None else int(width)
+        height = cfg.height if height is None else int(height)
+        if (width, height) not in cfg.buckets:
+            sizes = ", ".join(f"{w}x{h}" for w, h in cfg.buckets)
+            raise ValueError(f"size {width}x{height} is not supported by this model; use one of {sizes}")
+        steps = cfg.num_inference_steps if num_inference_steps is None else int(num_inference_steps)
+        if steps < 1:
+            raise ValueError(f"num_inference_steps must be >= 1, got {steps}")
+        guidance = cfg.guidance_scale if guidance_scale is None else float(guidance_scale)
+        if guidance < 0:
+            raise ValueError(f"guidance_scale must be >= 0, got {guidance}")
+        if generator is None:
+            generator = torch.Generator().manual_seed(0 if seed is None else int(seed))
+        text, text_mask = self.text_encoder.encode([prompt])
+        if negative_prompt:
+            uncond, uncond_mask = self.text_encoder.encode([negative_prompt])
+        else:
+            uncond, uncond_mask = self.null_text(1)
+        return _Request(text.float(), text_mask, uncond.detach().float(), uncond_mask, fps, width, height,
+                        steps, guidance, generator, callback)
+
+    def _num_frames(self, seconds: float | None, num_frames: int | None, fps: float) -> int:
+        if num_frames is not None:
+            if num_frames < 1 or num_frames > self.config.max_seconds * fps + 1:
+                raise ValueError(f"num_frames must be in 1..{int(self.config.max_seconds * fps) + 1}, got {num_frames}")
+            return int(num_frames)
+        seconds = self.config.seconds if seconds is None else seconds
+        if not 0 < seconds <= self.config.max_seconds:
+            raise ValueError(f"seconds must be in (0, {self.config.max_seconds:g}], got {seconds}")
+        return int(round(seconds * fps)) + 1
+
+    def _fit_video(self, video: Video, req: _Request, mode: str) -> np.ndarray:
+        """The clip's frames at the request's size (resized with a printed note if needed)."""
+        if (video.width, video.height) != (req.width, req.height):
+            print(f"note: {mode}: resizing the clip from {video.width}x{video.height} to {req.width}x{req.height}",
+                  file=sys.stderr)
+        return _resize(video.frames, req.width, req.height)
+
+
+def nearest_bucket(width: int, height: int, buckets) -> tuple[int, int]:
+    """The bucket (width, height) whose aspect ratio is closest to width / height."""
+    aspect = math.log(width / height)
+    return min(buckets, key=lambda b: (abs(math.log(b[0] / b[1]) - aspect), -b[0] * b[1]))
