@@ -82,6 +82,120 @@ def cmd_world_dataset(args) -> None:
     print(f"dataset ready: {path}")
 
 
+# ---------------------------------------------------------------- generation
+
+
+def _load_pipeline(args):
+    from kinema.pipeline import KinemaPipeline
+
+    return KinemaPipeline.from_pretrained(args.model)
+
+
+def _sample_kwargs(args, pipe) -> dict:
+    """The options every generation command shares, as pipeline keyword arguments."""
+    kw = dict(num_inference_steps=args.steps, guidance_scale=args.guidance, seed=args.seed)
+    if args.fps is not None:
+        kw["fps"] = args.fps
+    if args.size is not None:
+        kw["width"], kw["height"] = parse_size(args.size)
+    if args.negative:
+        kw["negative_prompt"] = args.negative
+    return kw
+
+
+class _Progress:
+    """A tqdm bar over denoising steps (all windows together)."""
+
+    def __init__(self):
+        self.bar = None
+
+    def __call__(self, step: int, total: int) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=total, desc="denoising", unit="step", file=sys.stderr)
+        self.bar.total = total
+        self.bar.update(step - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _run_generation(args, make) -> None:
+    """Check the output, load the model, call make(pipe, kwargs) -> Video, save and report."""
+    import time
+
+    out = check_output(args.output)
+    start = time.perf_counter()
+    pipe = _load_pipeline(args)
+    kwargs = _sample_kwargs(args, pipe)
+    progress = _Progress()
+    kwargs["callback"] = progress
+    try:
+        video = make(pipe, kwargs)
+    finally:
+        progress.close()
+    if out.suffix.lower() in IMAGE_EXTS and video.num_frames > 1:
+        video = type(video)(video.frames[:1], video.fps)
+    video.save(out)
+    took = time.perf_counter() - start
+    print(f"wrote {out}: {video.num_frames} frames, {video.width}x{video.height}, "
+          f"{video.seconds:.2f} s at {video.fps:g} fps, in {took:.1f} s")
+
+
+def _read_clip(path: str):
+    from kinema.video import Video
+
+    return Video.load(path)
+
+
+def cmd_generate(args) -> None:
+    def make(pipe, kw):
+        if Path(args.output).suffix.lower() in IMAGE_EXTS:
+            return pipe(args.prompt, num_frames=1, **kw)
+        return pipe(args.prompt, seconds=args.seconds, **kw)
+
+    _run_generation(args, make)
+
+
+def cmd_animate(args) -> None:
+    from kinema.pipeline import nearest_bucket
+    from kinema.video import read_image
+
+    image = read_image(args.image)
+
+    def make(pipe, kw):
+        if "width" not in kw:
+            w, h = nearest_bucket(image.shape[1], image.shape[0], pipe.config.buckets)
+            if (w, h) != (image.shape[1], image.shape[0]):
+                print(f"note: fitting the {image.shape[1]}x{image.shape[0]} image to the {w}x{h} bucket", file=sys.stderr)
+            kw["width"], kw["height"] = w, h
+        return pipe.animate(image, args.prompt, seconds=args.seconds, **kw)
+
+    _run_generation(args, make)
+
+
+def cmd_extend(args) -> None:
+    clip = _read_clip(args.video)
+    _run_generation(args, lambda pipe, kw: pipe.extend(clip, args.prompt, seconds=args.seconds or 2.0,
+                                                       backward=args.backward, **kw))
+
+
+def cmd_connect(args) -> None:
+    a, b = _read_clip(args.video_a), _read_clip(args.video_b)
+    _run_generation(args, lambda pipe, kw: pipe.connect(a, b, args.prompt, seconds=args.seconds or 1.0, **kw))
+
+
+def cmd_loop(args) -> None:
+    _run_generation(args, lambda pipe, kw: pipe.loop(args.prompt, seconds=args.seconds, **kw))
+
+
+def cmd_edit(args) -> None:
+    clip = _read_clip(args.video)
+    _run_generation(args, lambda pipe, kw: pipe.edit(clip, args.prompt, strength=args.strength, **kw))
+
+
 # ---------------------------------------------------------------- training
 
 
@@ -97,6 +211,34 @@ def cmd_train(args) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kinema", description="Text-to-video generation and a physics world simulator.")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    def generation(name: str, help: str, inputs: tuple[str, ...] = (), seconds: float | None = 2.0):
+        p = sub.add_parser(name, help=help)
+        for arg in inputs:
+            p.add_argument(arg)
+        p.add_argument("prompt")
+        p.add_argument("-o", "--output", required=True, help="out.mp4, out.gif, or out.png for a still")
+        p.add_argument("--seconds", type=float, default=seconds)
+        p.add_argument("--fps", type=float, default=None, help="frames per second (the model's default: 16)")
+        p.add_argument("--size", default=None, help="WIDTHxHEIGHT, one of the model's buckets (e.g. 128x128)")
+        p.add_argument("--steps", type=int, default=None, help="denoising steps")
+        p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale")
+        p.add_argument("--negative", default=None, help="negative prompt")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--model", default=None, help="model folder (default: the shipped model)")
+        return p
+
+    generation("generate", "text to video (or to a still image with -o out.png)").set_defaults(func=cmd_generate)
+    generation("animate", "image to video", ("image",)).set_defaults(func=cmd_animate)
+    p = generation("extend", "extend a clip forward (or --backward)", ("video",), seconds=None)
+    p.add_argument("--backward", action="store_true", help="generate what came before the clip")
+    p.set_defaults(func=cmd_extend)
+    generation("connect", "a transition from clip A's end to clip B's start", ("video_a", "video_b"),
+               seconds=None).set_defaults(func=cmd_connect)
+    generation("loop", "a seamless loop").set_defaults(func=cmd_loop)
+    p = generation("edit", "edit a clip with a prompt (SDEdit)", ("video",))
+    p.add_argument("--strength", type=float, default=0.6, help="0 keeps the input, 1 ignores it")
+    p.set_defaults(func=cmd_edit)
 
     world = sub.add_parser("world", help="the synthetic physics world").add_subparsers(dest="world_command", required=True)
     p = world.add_parser("render", help="render the simulator's own video of a prompt, with ground truth")
