@@ -136,7 +136,7 @@ class VideoWriter:
         *,
         crf: int = DEFAULT_CRF,
         preset: str = DEFAULT_PRESET,
-        threads: int = 0,
+        threads: int = 1,
     ):
         self.path = Path(path)
         self.ext = _suffix(self.path, VIDEO_EXTS, "video")
@@ -160,8 +160,11 @@ class VideoWriter:
             self._stream = self._container.add_stream("libx264", rate=rate)
             self._stream.width, self._stream.height = self.width, self.height
             self._stream.pix_fmt = "yuv420p"
-            self._stream.options = {"crf": str(crf), "preset": preset}
-            self._stream.codec_context.thread_count = threads  # 0: libx264 picks
+            # mbtree reads uninitialised lookahead state on short clips, so the same frames could
+            # encode differently from run to run; without it output is byte-for-byte reproducible.
+            self._stream.options = {"crf": str(crf), "preset": preset, "x264-params": "mbtree=0"}
+            # 1 thread: the same bytes on every machine; 0 lets libx264 pick (faster, machine-dependent)
+            self._stream.codec_context.thread_count = threads
 
     def write(self, frames) -> None:
         """Append frames: (t, H, W, 3) or (H, W, 3) uint8 RGB matching the writer's size."""
@@ -255,11 +258,12 @@ def write_video(
     *,
     crf: int = DEFAULT_CRF,
     preset: str = DEFAULT_PRESET,
-    threads: int = 0,
+    threads: int = 1,
 ) -> Path:
     """Write (T, H, W, 3) uint8 RGB frames; the format follows the extension.
 
-    .mp4: H.264 (libx264), yuv420p, faststart, quality `crf` (0..51, lower is better).
+    .mp4: H.264 (libx264), yuv420p, faststart, quality `crf` (0..51, lower is better);
+        byte-for-byte reproducible with threads=1 (0: libx264 picks, faster on big frames).
     .gif: palettised, looping. .png/.jpg/.jpeg/.webp: a still of the first frame.
     Returns the written path.
     """

@@ -47,6 +47,14 @@ def test_mp4_faststart_puts_moov_before_mdat(tmp_path):
     assert 0 <= data.find(b"moov") < data.find(b"mdat")
 
 
+def test_mp4_bytes_are_reproducible(tmp_path):
+    src = flat_colour_clip(t=9, h=160, w=96)  # short portrait clip: where x264's mbtree was not
+    a = write_video(tmp_path / "a.mp4", src, fps=8).read_bytes()
+    junk = [np.random.default_rng(i).integers(0, 255, 997 * i + 7, np.uint8) for i in range(8)]  # churn the heap
+    assert write_video(tmp_path / "b.mp4", src, fps=8).read_bytes() == a
+    del junk
+
+
 def test_streaming_writer_matches_one_shot(tmp_path):
     src = flat_colour_clip()
     with VideoWriter(tmp_path / "chunks.mp4", 16, 128, 96) as w:
