@@ -1,0 +1,169 @@
+"""KinemaPipeline on a tiny random model: determinism, save/load, every mode's shapes and
+stitching, conditioning kept, and bad input."""
+
+import numpy as np
+import pytest
+import torch
+
+from kinema.models.dit import DiT, DiTConfig
+from kinema.models.text import NullText, TextEncoder
+from kinema.models.vae import VAE_TINY, VideoVAE
+from kinema.pipeline import KinemaPipeline, SampleConfig, nearest_bucket
+from kinema.video import Video
+
+SMALL = SampleConfig(num_inference_steps=2, window_frames=9, context_frames=5,
+                     buckets=((32, 32), (48, 32), (32, 48)), width=32, height=32, seconds=0.5)
+
+
+@pytest.fixture(scope="module")
+def text_encoder():
+    return TextEncoder()
+
+
+@pytest.fixture(scope="module")
+def pipe(text_encoder):
+    torch.manual_seed(0)
+    vae = VideoVAE(VAE_TINY)
+    dit = DiT(DiTConfig(in_channels=VAE_TINY.latent_channels, hidden_size=32, depth=1, num_heads=2,
+                        text_dim=text_encoder.dim))
+    for p in dit.final.parameters():  # adaLN-Zero starts at v = 0; make the output depend on the input
+        torch.nn.init.normal_(p, std=0.05)
+    return KinemaPipeline(vae, dit, text_encoder, NullText(text_encoder.dim), SMALL)
+
+
+class CountingWindows:
+    """Stands in for the denoising core: each new frame holds a running counter, so the
+    stitched output reveals any dropped or repeated frame; records the clean masks asked for."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, req, num_frames, *, head=None, tail=None, source=None, strength=1.0):
+        self.calls.append((num_frames, None if head is None else len(head), None if tail is None else len(tail)))
+        start = 0 if head is None else int(head[-1, 0, 0, 0]) + 1
+        out = np.zeros((num_frames, req.height, req.width, 3), np.uint8)
+        n_head = 0 if head is None else len(head)
+        if head is not None:
+            out[:n_head] = head
+        out[n_head:] = (start + np.arange(num_frames - n_head))[:, None, None, None] % 256
+        if tail is not None and len(tail):
+            out[num_frames - len(tail):] = tail
+        return out
+
+
+def test_same_seed_same_video_and_save_reload(pipe, tmp_path):
+    a = pipe("a red ball bounces", seconds=0.5, seed=3)
+    b = pipe("a red ball bounces", seconds=0.5, seed=3)
+    c = pipe("a red ball bounces", seconds=0.5, seed=4)
+    assert a.frames.shape == (9, 32, 32, 3) and a.fps == 16
+    assert np.array_equal(a.frames, b.frames)
+    assert not np.array_equal(a.frames, c.frames)
+    pipe.save_pretrained(tmp_path / "m")
+    reloaded = KinemaPipeline.from_pretrained(tmp_path / "m")
+    assert np.array_equal(reloaded("a red ball bounces", seconds=0.5, seed=3).frames, a.frames)
+
+
+def test_fps_size_and_still(pipe):
+    v = pipe("a blue box", seconds=0.5, fps=8, width=48, height=32)
+    assert v.frames.shape == (5, 32, 48, 3) and v.fps == 8
+    still = pipe("a blue box", num_frames=1)
+    assert still.frames.shape == (1, 32, 32, 3)
+
+
+def test_long_video_stitches_windows_without_gaps(pipe, monkeypatch):
+    fake = CountingWindows()
+    monkeypatch.setattr(pipe, "_sample_window", fake)
+    v = pipe("a ball", seconds=2.0)  # 33 frames from windows of 9 with 5 of context
+    assert v.num_frames == 33
+    assert np.array_equal(v.frames[:, 0, 0, 0], np.arange(33))
+    assert all(n == 9 for n, _, _ in fake.calls)
+    assert [h for _, h, _ in fake.calls[1:]] == [5] * (len(fake.calls) - 1)
+
+
+def test_extend_forward_and_backward_keep_the_input(pipe):
+    clip = pipe("a red ball falls", seconds=0.5, seed=1)
+    fwd = pipe.extend(clip, "a red ball falls", seconds=1.0)
+    assert fwd.num_frames == clip.num_frames + 16
+    assert np.array_equal(fwd.frames[: clip.num_frames], clip.frames)
+    back = pipe.extend(clip, "a red ball falls", seconds=0.5, backward=True)
+    assert back.num_frames == clip.num_frames + 8
+    assert np.array_equal(back.frames[-clip.num_frames:], clip.frames)
+
+
+def test_extend_backward_stitches_without_gaps(pipe, monkeypatch):
+    clip = Video(np.full((9, 32, 32, 3), 200, np.uint8), 16)
+    fake = CountingWindows()
+    monkeypatch.setattr(pipe, "_sample_window", fake)
+    out = pipe.extend(clip, "a ball", seconds=1.0, backward=True)
+    assert out.num_frames == 9 + 16
+    assert np.array_equal(out.frames[-9:], clip.frames)
+    assert all(t is not None and t > 0 for _, _, t in fake.calls)
+
+
+def test_animate_first_frame_is_the_image(pipe):
+    image = np.zeros((40, 40, 3), np.uint8)
+    image[10:30, 10:30] = (220, 40, 40)
+    v = pipe.animate(image, "a red box", seconds=0.5)
+    assert v.frames.shape == (9, 32, 32, 3)
+    from kinema.pipeline import _resize
+    assert np.array_equal(v.frames[0], _resize(image[None], 32, 32)[0])
+
+
+def test_connect_and_loop_shapes(pipe):
+    a = pipe("a red ball", seconds=0.5, seed=1)
+    b = pipe("a blue ball", seconds=0.5, seed=2)
+    c = pipe.connect(a, b, "a ball", seconds=0.5)
+    assert np.array_equal(c.frames[: a.num_frames], a.frames)
+    assert np.array_equal(c.frames[-b.num_frames:], b.frames)
+    assert c.num_frames == a.num_frames + 8 + b.num_frames
+    loop = pipe.loop("a ball", seconds=1.0)
+    assert loop.num_frames == 17
+
+
+def test_edit_strength_zero_is_identity_and_shapes(pipe):
+    clip = pipe("a red ball", seconds=0.5, seed=1)
+    assert np.array_equal(pipe.edit(clip, "a blue ball", strength=0.0).frames, clip.frames)
+    long = Video(np.concatenate([clip.frames, clip.frames, clip.frames[:3]]), 16)  # 21 frames
+    edited = pipe.edit(long, "a blue ball", strength=0.5)
+    assert edited.frames.shape == long.frames.shape
+    with pytest.raises(ValueError, match="strength"):
+        pipe.edit(clip, "x", strength=1.5)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda p: p(""), "empty"),
+    (lambda p: p("a" * 2001), "2000"),
+    (lambda p: p("a ball", width=30, height=32), "32x32"),
+    (lambda p: p("a ball", seconds=0), "seconds"),
+    (lambda p: p("a ball", seconds=61), "seconds"),
+    (lambda p: p("a ball", fps=0), "fps"),
+])
+def test_bad_input(pipe, call, match):
+    with pytest.raises(ValueError, match=match):
+        call(pipe)
+
+
+def test_mode_bad_input(pipe):
+    short = Video(np.zeros((3, 32, 32, 3), np.uint8), 16)
+    with pytest.raises(ValueError, match="at least 5"):
+        pipe.extend(short, "a ball", seconds=1.0)
+    a = Video(np.zeros((9, 32, 32, 3), np.uint8), 16)
+    b = Video(np.zeros((9, 48, 32, 3), np.uint8), 16)
+    with pytest.raises(ValueError, match="differ in size"):
+        pipe.connect(a, b, "a ball")
+
+
+def test_missing_model_files(pipe, tmp_path):
+    pipe.save_pretrained(tmp_path / "m")
+    (tmp_path / "m" / "dit" / "model.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match="model.safetensors"):
+        KinemaPipeline.from_pretrained(tmp_path / "m")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        KinemaPipeline.from_pretrained(tmp_path / "nowhere")
+
+
+def test_nearest_bucket():
+    buckets = ((128, 128), (160, 96), (96, 160))
+    assert nearest_bucket(1920, 1080, buckets) == (160, 96)
+    assert nearest_bucket(500, 510, buckets) == (128, 128)
+    assert nearest_bucket(300, 640, buckets) == (96, 160)
