@@ -32,10 +32,14 @@ SUPPORTED_EXTS = VIDEO_EXTS + IMAGE_EXTS
 DEFAULT_CRF = 15
 DEFAULT_PRESET = "medium"
 
-# RGB -> Y'CbCr, ITU-R BT.601 (what players assume for untagged SD H.264).
-_BT601 = np.array(
-    [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], np.float32
-)
+# RGB -> Y'CbCr, ITU-R BT.601 limited range (what players assume for untagged SD H.264),
+# as 16.16 fixed point: exact integer arithmetic, so identical on every machine.
+_Y_COEF = (16829, 33039, 6416)  # round(65536 * (65.481, 128.553, 24.966) / 255)
+_CB_COEF = (-9714, -19070, 28784)  # round(65536 * (-37.797, -74.203, 112.0) / 255)
+_CR_COEF = (28784, -24103, -4681)  # round(65536 * (112.0, -93.786, -18.214) / 255)
+# ... and back: Y scale 255/219; R += 1.402, G -= 0.344136 / 0.714136, B += 1.772 times C * 255/224.
+_Y_INV, _CR_R, _CB_G, _CR_G, _CB_B = 76309, 104597, -25675, -53279, 132201
+_BT601_SPACES = (2, 5, 6)  # AVColorSpace unspecified, BT470BG, SMPTE170M
 
 
 class VideoError(ValueError):
@@ -98,20 +102,50 @@ def _temp_path(path: Path) -> Path:
 # ---------------------------------------------------------------- writing
 
 
-def _rgb_to_yuv420p(frame: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 RGB -> (3H/2, W) uint8 planar yuv420p, BT.601 limited range.
+def _rgb_to_yuv420p(frames: np.ndarray) -> np.ndarray:
+    """(T, H, W, 3) uint8 RGB -> (T, 3H/2, W) uint8 planar yuv420p, BT.601 limited range.
 
     Done here rather than by swscale: a 2x2 box average of chroma and exact rounding keep
     ~1 dB more PSNR at colour edges and leave flat colours unbiased.
     """
-    h, w, _ = frame.shape
-    ycc = frame.astype(np.float32) @ _BT601.T  # (H, W, 3): Y in [0, 255], Cb/Cr in [-127.5, 127.5]
-    chroma = ycc[..., 1:].reshape(h // 2, 2, w // 2, 2, 2).mean(axis=(1, 3)) * (224 / 255) + 128
-    out = np.empty((h * 3 // 2, w), np.uint8)
-    out[:h] = np.clip(np.rint(16 + ycc[..., 0] * (219 / 255)), 0, 255)
-    out[h : h + h // 4] = np.clip(np.rint(chroma[..., 0]), 0, 255).reshape(h // 4, w)
-    out[h + h // 4 :] = np.clip(np.rint(chroma[..., 1]), 0, 255).reshape(h // 4, w)
+    t, h, w, _ = frames.shape
+    rgb = frames.astype(np.int32)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]  # (T, H, W)
+    out = np.empty((t, h * 3 // 2, w), np.uint8)
+    out[:, :h] = (((16 << 16) + 32768) + _Y_COEF[0] * r + _Y_COEF[1] * g + _Y_COEF[2] * b) >> 16
+    block = rgb.reshape(t, h // 2, 2, w // 2, 2, 3).sum(axis=(2, 4))  # (T, H/2, W/2, 3) sums of 4
+    sr, sg, sb = block[..., 0], block[..., 1], block[..., 2]
+    for plane, (cr_, cg, cb_) in enumerate((_CB_COEF, _CR_COEF)):
+        c = (((128 << 18) + (1 << 17)) + cr_ * sr + cg * sg + cb_ * sb) >> 18  # /4 pixels, /65536
+        rows = slice(h + plane * h // 4, h + (plane + 1) * h // 4)
+        out[:, rows] = c.reshape(t, h // 4, w)
     return out
+
+
+def _yuv420p_to_rgb(planes: np.ndarray) -> np.ndarray:
+    """(3H/2, W) uint8 planar yuv420p, BT.601 limited range -> (H, W, 3) uint8 RGB.
+
+    The inverse of _rgb_to_yuv420p with nearest chroma upsampling (its box filter's match);
+    swscale's default path shifts flat colours by ~2 levels.
+    """
+    h, w = planes.shape[0] * 2 // 3, planes.shape[1]
+    y = planes[:h].astype(np.int32) - 16
+    cb, cr = (
+        planes[h + i * h // 4 : h + (i + 1) * h // 4].reshape(h // 2, w // 2).astype(np.int32) - 128
+        for i in (0, 1)
+    )
+    cb = cb.repeat(2, axis=0).repeat(2, axis=1)  # (H, W)
+    cr = cr.repeat(2, axis=0).repeat(2, axis=1)
+    y = _Y_INV * y + 32768
+    rgb = np.stack([y + _CR_R * cr, y + _CB_G * cb + _CR_G * cr, y + _CB_B * cb], axis=-1) >> 16
+    return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+def _to_rgb(frame: "av.VideoFrame") -> np.ndarray:
+    plain_bt601 = int(frame.colorspace) in _BT601_SPACES and int(frame.color_range) != 2  # 2: full range
+    if frame.format.name == "yuv420p" and plain_bt601 and frame.width % 2 == 0 and frame.height % 2 == 0:
+        return _yuv420p_to_rgb(frame.to_ndarray())
+    return frame.to_ndarray(format="rgb24")
 
 
 class VideoWriter:
@@ -176,12 +210,12 @@ class VideoWriter:
                 f"frames are {a.shape[2]}x{a.shape[1]} but the writer was opened for "
                 f"{self.width}x{self.height}; resize them or open the writer with that size"
             )
-        for frame in a:
-            if self._stream is not None:
-                vf = av.VideoFrame.from_ndarray(_rgb_to_yuv420p(frame), format="yuv420p")
-                for packet in self._stream.encode(vf):
+        if self._stream is not None:
+            for planes in _rgb_to_yuv420p(a):
+                for packet in self._stream.encode(av.VideoFrame.from_ndarray(planes, format="yuv420p")):
                     self._container.mux(packet)
-            else:
+        else:
+            for frame in a:
                 self._gif_frames.append(Image.fromarray(frame).quantize(256, dither=Image.Dither.NONE))
         self.num_frames += len(a)
 
@@ -306,7 +340,7 @@ def read_video(path: str | os.PathLike) -> tuple[np.ndarray, float]:
                 raise VideoError(f"{path}: has no video stream")
             stream = container.streams.video[0]
             rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-            frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+            frames = [_to_rgb(f) for f in container.decode(stream)]
     except VideoError:
         raise
     except (av.error.FFmpegError, UnicodeDecodeError) as e:
