@@ -82,10 +82,12 @@ def test_cache_hit_identical_and_prompts_differ(encoder):
     assert (other[0, 1:m] - alone[0, 1:m]).abs().max() > 1e-2
 
 
-def test_cache_is_bounded():
-    enc = TextEncoder(TextEncoderConfig(cache_size=2))
-    enc.encode(["one", "two", "three"])
-    assert len(enc._cache) == 2
+def test_cache_is_bounded(encoder, monkeypatch):
+    monkeypatch.setattr(encoder, "cfg", TextEncoderConfig(cache_size=2))  # reuse the loaded weights
+    encoder.clear_cache()
+    encoder.encode(["one", "two", "three"])
+    encoder.encode(["one"])  # re-encoded, evicting the least recently used
+    assert list(encoder._cache) == ["three", "one"]
 
 
 def test_train_mode_keeps_encoder_frozen(encoder):
