@@ -1,0 +1,85 @@
+"""The `kinema` command end to end: real files written and decoded back; bad input exits 2."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from kinema.cli import main
+from kinema.models.dit import DiT, DiTConfig
+from kinema.models.text import NullText, TextEncoder
+from kinema.models.vae import VAE_TINY, VideoVAE
+from kinema.pipeline import KinemaPipeline, SampleConfig
+from kinema.video import read_image, read_video, write_video
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    torch.manual_seed(0)
+    te = TextEncoder()
+    dit = DiT(DiTConfig(in_channels=VAE_TINY.latent_channels, hidden_size=32, depth=1, num_heads=2, text_dim=te.dim))
+    cfg = SampleConfig(num_inference_steps=1, window_frames=9, context_frames=5,
+                       buckets=((32, 32), (48, 32)), width=32, height=32)
+    path = tmp_path_factory.mktemp("model") / "tiny"
+    KinemaPipeline(VideoVAE(VAE_TINY), dit, te, NullText(te.dim), cfg).save_pretrained(path)
+    return str(path)
+
+
+def test_world_render_writes_video_and_state(tmp_path, capsys):
+    out, state = tmp_path / "ball.mp4", tmp_path / "ball.json"
+    assert main(["world", "render", "a red ball bounces", "-o", str(out), "--state", str(state),
+                 "--size", "160x96", "--seconds", "1", "--fps", "12"]) == 0
+    frames, fps = read_video(out)
+    assert frames.shape == (13, 96, 160, 3) and fps == 12
+    truth = json.loads(state.read_text())
+    assert any(e["kind"] == "bounce" for e in truth["truth"]["events"])
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_generate_mp4_and_still(model_dir, tmp_path, capsys):
+    out = tmp_path / "g.mp4"
+    assert main(["generate", "a red ball bounces", "-o", str(out), "--model", model_dir,
+                 "--seconds", "1", "--fps", "8", "--size", "48x32"]) == 0
+    frames, fps = read_video(out)
+    assert frames.shape == (9, 32, 48, 3) and fps == 8
+    assert "9 frames, 48x32" in capsys.readouterr().out
+    png = tmp_path / "g.png"
+    assert main(["generate", "a red ball", "-o", str(png), "--model", model_dir]) == 0
+    assert read_image(png).shape == (32, 32, 3)
+
+
+def test_modes_from_the_command_line(model_dir, tmp_path):
+    clip = tmp_path / "clip.mp4"
+    write_video(clip, np.full((9, 32, 32, 3), 90, np.uint8), 16)
+    out = tmp_path / "ext.mp4"
+    assert main(["extend", str(clip), "a ball", "-o", str(out), "--model", model_dir, "--seconds", "0.5"]) == 0
+    assert read_video(out)[0].shape[0] == 17
+    assert main(["edit", str(clip), "a ball", "-o", str(out), "--model", model_dir, "--strength", "0"]) == 0
+    assert main(["connect", str(clip), str(clip), "a ball", "-o", str(out), "--model", model_dir]) == 0
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["generate", "", "-o", "{tmp}/x.mp4"], "empty"),
+    (["generate", "a ball", "-o", "{tmp}/x.mp4", "--seconds", "0"], "seconds"),
+    (["generate", "a ball", "-o", "{tmp}/x.mp4", "--seconds", "61"], "seconds"),
+    (["generate", "a ball", "-o", "{tmp}/x.mp4", "--size", "130x96"], "not supported"),
+    (["generate", "a ball", "-o", "{tmp}/x.mp4", "--size", "big"], "WIDTHxHEIGHT"),
+    (["generate", "a ball", "-o", "{tmp}/x.avi"], "unknown extension"),
+    (["generate", "a ball", "-o", "{tmp}/missing/x.mp4"], "does not exist"),
+    (["generate", "a ball", "-o", "{tmp}/x.mp4", "--model", "{tmp}/nomodel"], "does not exist"),
+    (["edit", "{tmp}/nothing.mp4", "a ball", "-o", "{tmp}/x.mp4"], "nothing.mp4"),
+    (["edit", "{tmp}/clip.mp4", "a ball", "-o", "{tmp}/x.mp4", "--strength", "2"], "strength"),
+    (["animate", "{tmp}/broken.png", "a ball", "-o", "{tmp}/x.mp4"], "broken.png"),
+    (["world", "render", "zzz qqq", "-o", "{tmp}/x.mp4"], "vocabulary"),
+    (["world", "render", "a red ball", "-o", "{tmp}/x.mp4", "--size", "129x96"], "even"),
+])
+def test_bad_input_exits_2_and_leaves_no_file(model_dir, tmp_path, capsys, argv, match):
+    write_video(tmp_path / "clip.mp4", np.full((9, 32, 32, 3), 90, np.uint8), 16)
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    if "--model" not in argv and argv[0] != "world":
+        argv += ["--model", model_dir]
+    assert main(argv) == 2
+    assert match in capsys.readouterr().err
+    assert not (tmp_path / "x.mp4").exists() and not (tmp_path / "x.avi").exists()
