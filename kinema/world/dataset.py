@@ -245,7 +245,8 @@ def _write_clip(job: tuple) -> dict:
     cid = _clip_id(index)
     file, truth = f"clips/{cid}.mp4", f"truth/{cid}.json"
     scene = clip.spec.to_dict()
-    write_video(out / file, clip.frames, fps, threads=1)
+    # veryfast: ~2x the encode speed of medium at the same PSNR on flat-colour world frames
+    write_video(out / file, clip.frames, fps, preset="veryfast", threads=1)
     sidecar = {"id": cid, "seed": seed, "captions": clip.captions, "scene": scene, "truth": clip.truth}
     _write_json_atomic(out / truth, sidecar, separators=(",", ":"))
     t, h, w, _ = clip.frames.shape
