@@ -1,0 +1,90 @@
+"""Adherence, physics, consistency and statistics on rendered clips."""
+
+import numpy as np
+import pytest
+
+from kinema.eval.evaluate import evaluate_file, evaluate_video
+from kinema.eval.parser import parse_video
+from kinema.eval.physics import event_f1, gravity_ratio, teleport_rate
+from kinema.eval.stats import bootstrap_ci
+from kinema.video import VideoError
+from kinema.world.render import render_scene
+from kinema.world.sim import Event
+from kinema.world.spec import ObjectSpec, SceneSpec
+
+
+def _red_ball_clip():
+    spec = SceneSpec(objects=(ObjectSpec("ball", "red", position=(3.0, 6.0), velocity=(1.5, 0.0)),))
+    return render_scene(spec)[0], spec.fps
+
+
+def test_red_ball_scores_high_for_its_prompt_and_low_for_another():
+    frames, fps = _red_ball_clip()
+    good = evaluate_video(frames, fps, "a red ball falls")
+    bad = evaluate_video(frames, fps, "a blue box")
+    assert good["adherence"]["overall"] == 1.0
+    assert good["adherence"]["colour"] == good["adherence"]["shape"] == 1.0
+    assert bad["adherence"]["overall"] == 0.0
+    assert good["camera"]["kind"] == "static" and good["background"] == "black"
+
+
+def test_falling_ball_gravity_within_5_percent():
+    spec = SceneSpec(objects=(ObjectSpec("ball", "green", "small", position=(5.0, 8.5)),), background="grid")
+    frames, _ = render_scene(spec)
+    g = gravity_ratio(parse_video(frames), spec.fps, gravity=spec.gravity)
+    assert abs(g - 1) < 0.05, g
+
+
+def test_physics_of_a_true_render_matches_the_simulator():
+    spec = SceneSpec(objects=(ObjectSpec("ball", "red", "small", position=(1.7, 1.05), velocity=(3.0, 0.0)),
+                              ObjectSpec("ball", "blue", position=(8.1, 1.3), velocity=(-1.4, 0.0))))
+    frames, _ = render_scene(spec)
+    phys = evaluate_video(frames, spec.fps, "a red ball collides with a blue ball")["physics"]
+    assert phys["position_error"] < 1.0  # % of the frame width
+    assert phys["velocity_error"] < 0.5  # units/s
+    assert phys["collision_f1"] == 1.0 and phys["teleport_rate"] == 0.0
+
+
+def test_teleports_caught_in_a_shuffled_clip():
+    frames, fps = _red_ball_clip()
+    tracks = parse_video(frames)
+    assert teleport_rate(tracks, fps) == 0.0
+    shuffled = frames[np.random.default_rng(0).permutation(len(frames))]
+    assert teleport_rate(parse_video(shuffled), fps) > 0.3
+
+
+def test_consistency_of_a_render_is_clean():
+    frames, fps = _red_ball_clip()
+    c = evaluate_video(frames, fps, "a red ball")["consistency"]
+    assert c["permanence"] == 1.0 and c["count_stability"] == 1.0
+    assert c["background_stability"] == 0.0 and c["flicker"] == 0.0
+    assert c["size_drift"] < 0.01
+
+
+def test_event_f1_tolerance():
+    want = [Event(10, "bounce", (0,), (0, 0))]
+    assert event_f1([Event(11, "bounce", (0,), (0, 0))], want, "bounce")["f1"] == 1.0
+    assert event_f1([Event(13, "bounce", (0,), (0, 0))], want, "bounce")["f1"] == 0.0
+
+
+def test_bootstrap_interval_contains_the_mean():
+    values = np.random.default_rng(1).exponential(size=40)
+    mean, lo, hi = bootstrap_ci(values, num=500, seed=3)
+    assert lo <= mean <= hi and mean == pytest.approx(values.mean())
+    assert bootstrap_ci(values, num=500, seed=3) == (mean, lo, hi)
+    with pytest.raises(ValueError, match="at least one"):
+        bootstrap_ci([np.nan])
+
+
+def test_bad_inputs_fail_with_a_fix(tmp_path):
+    frames, fps = _red_ball_clip()
+    with pytest.raises(ValueError, match="at least 5"):
+        evaluate_video(frames[:3], fps, "a red ball")
+    with pytest.raises(ValueError, match="empty"):
+        evaluate_video(frames[:0], fps, "a red ball")
+    with pytest.raises(ValueError, match="uint8"):
+        evaluate_video(frames.astype(np.float32), fps, "a red ball")
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"not a video at all")
+    with pytest.raises(VideoError, match="broken.mp4"):
+        evaluate_file(bad, "a red ball")
