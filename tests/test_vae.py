@@ -1,0 +1,159 @@
+"""Behaviour of the causal video VAE on a tiny config, in fp32."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from kinema.models.vae import (
+    VAE_BASE,
+    VAE_TINY,
+    VAEConfig,
+    VideoVAE,
+    latent_shape,
+    latents_from_dit,
+    latents_to_dit,
+    vae_loss,
+)
+
+
+@pytest.fixture(scope="module")
+def vae() -> VideoVAE:
+    """Tiny VAE with every weight perturbed, so zero-initialised paths also carry signal."""
+    torch.manual_seed(0)
+    model = VideoVAE(VAE_TINY).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return model
+
+
+def video(b: int, t: int, h: int, w: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(b, 3, t, h, w, generator=g) * 2 - 1
+
+
+@torch.no_grad()
+def test_image_round_trip_shapes(vae):
+    x = video(2, 1, 16, 24)
+    mean, logvar = vae.encode(x)
+    assert mean.shape == logvar.shape == (2, VAE_TINY.latent_channels, 1, 2, 3)
+    assert vae.decode(mean).shape == x.shape
+
+
+@torch.no_grad()
+def test_video_round_trip_shapes(vae):
+    x = video(1, 9, 16, 16)
+    mean, _ = vae.encode(x)
+    assert mean.shape == (1, VAE_TINY.latent_channels, 3, 2, 2)
+    assert mean.shape[1:] == latent_shape(VAE_TINY, 9, 16, 16)
+    assert vae.decode(mean).shape == x.shape
+
+
+@torch.no_grad()
+def test_encode_is_causal(vae):
+    x = video(1, 13, 16, 16)
+    full, _ = vae.encode(x)  # (1, C, 4, 2, 2)
+    for t in (1, 5, 9):
+        prefix, _ = vae.encode(x[:, :, :t])
+        torch.testing.assert_close(prefix, full[:, :, : prefix.shape[2]], rtol=0, atol=1e-5)
+
+
+@torch.no_grad()
+def test_decode_is_causal(vae):
+    z = torch.randn(1, VAE_TINY.latent_channels, 4, 2, 2, generator=torch.Generator().manual_seed(1))
+    full = vae.decode(z)  # (1, 3, 13, 16, 16)
+    prefix = vae.decode(z[:, :, :2])  # (1, 3, 5, 16, 16)
+    torch.testing.assert_close(prefix, full[:, :, :5], rtol=0, atol=1e-5)
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("chunk", [4, 8])
+def test_chunked_encode_matches_one_pass(vae, chunk):
+    x = video(1, 17, 16, 16)
+    mean, logvar = vae.encode(x)
+    mean_c, logvar_c = vae.encode(x, chunk_frames=chunk)
+    torch.testing.assert_close(mean_c, mean, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(logvar_c, logvar, rtol=1e-5, atol=1e-5)
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("chunk", [1, 2, 3])
+def test_chunked_decode_matches_one_pass(vae, chunk):
+    z = torch.randn(1, VAE_TINY.latent_channels, 5, 2, 2, generator=torch.Generator().manual_seed(2))
+    x_hat = vae.decode(z)
+    torch.testing.assert_close(vae.decode(z, chunk_frames=chunk), x_hat, rtol=1e-5, atol=1e-5)
+    parts = list(vae.decode_stream(z, chunk_frames=2))
+    assert [p.shape[2] for p in parts] == [5, 8, 4]  # 1 + 4(n-1), then 4n frames
+    torch.testing.assert_close(torch.cat(parts, dim=2), x_hat, rtol=1e-5, atol=1e-5)
+
+
+def test_bad_shapes_name_the_fix(vae):
+    with pytest.raises(ValueError, match=r"got 30 frames; use 1\+4k frames, e.g. 29 or 33"):
+        vae.encode(video(1, 30, 16, 16))
+    with pytest.raises(ValueError, match=r"not a multiple of 8; try 16x16"):
+        vae.encode(video(1, 5, 15, 16))
+    with pytest.raises(ValueError, match=r"x\[None\]"):
+        vae.encode(video(1, 5, 16, 16)[0])
+    with pytest.raises(ValueError, match=r"multiple of 4"):
+        vae.encode(video(1, 9, 16, 16), chunk_frames=3)
+    with pytest.raises(ValueError, match=r"latents"):
+        vae.decode(torch.zeros(1, 3, 2, 2, 2))
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="one bool per level"):
+        VAEConfig(channel_mults=(1, 2), temporal_downsample=(True, True, False))
+    with pytest.raises(ValueError, match="norm_groups"):
+        VAEConfig(base_channels=12, norm_groups=8)
+    from_json = VAEConfig(**json_round_trip(dataclasses.asdict(VAE_BASE)))
+    assert from_json == VAE_BASE and hash(from_json) == hash(VAE_BASE)
+
+
+def json_round_trip(d: dict) -> dict:
+    import json
+
+    return json.loads(json.dumps(d))
+
+
+def test_sampling_is_deterministic(vae):
+    mean = torch.zeros(1, 4, 2, 2, 2)
+    logvar = torch.zeros_like(mean)
+    a = vae.sample(mean, logvar, generator=torch.Generator().manual_seed(7))
+    b = vae.sample(mean, logvar, generator=torch.Generator().manual_seed(7))
+    c = vae.sample(mean, logvar, generator=torch.Generator().manual_seed(8))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_dit_normalisation_round_trips():
+    cfg = dataclasses.replace(VAE_TINY, latent_mean=0.3, latent_std=2.5)
+    z = torch.randn(1, 4, 2, 2, 2)
+    torch.testing.assert_close(latents_from_dit(latents_to_dit(z, cfg), cfg), z)
+
+
+def test_loss_is_zero_for_perfect_reconstruction():
+    x = video(1, 5, 16, 16)
+    mean, logvar = torch.zeros(1, 4, 2, 2, 2), torch.zeros(1, 4, 2, 2, 2)
+    parts = vae_loss(x, x.clone(), mean, logvar, VAE_TINY)
+    assert set(parts) == {"total", "l1", "ssim", "grad", "kl"}
+    assert parts["total"].item() == pytest.approx(0.0, abs=1e-5)
+
+
+def test_tiny_vae_overfits_one_clip():
+    torch.manual_seed(0)
+    model = VideoVAE(VAE_TINY)
+    # a flat red square sliding over a grey background, like the synthetic world
+    x = torch.full((1, 3, 5, 32, 32), -0.2)
+    for t in range(5):
+        x[0, :, t, 8:20, 4 + 3 * t : 16 + 3 * t] = torch.tensor([0.9, -0.8, -0.8])[:, None, None]
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    gen = torch.Generator().manual_seed(0)
+    losses = []
+    for _ in range(120):
+        x_hat, mean, logvar = model(x, generator=gen)
+        loss = vae_loss(x, x_hat, mean, logvar, VAE_TINY)["total"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.25 * losses[0], (losses[0], losses[-1])
