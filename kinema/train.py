@@ -1,0 +1,803 @@
+"""Training for the video VAE and the DiT: `train(cfg)` runs top to bottom, nanoGPT style.
+
+    python -m kinema.train vae --config default-vae            # or: kinema train vae ...
+    torchrun --nproc_per_node 4 -m kinema.train dit --config default-dit batch_size=64
+
+One config dataclass (`TrainConfig`) read from YAML plus `key=value` overrides; one
+function that builds data, model, optimizer and runs the loop. The VAE learns to
+reconstruct clips (L1 + SSIM + gradient + KL); the DiT learns the rectified-flow velocity
+on cached VAE latents with a noise level per latent frame and random clean conditioning
+frames (kinema.flow), text-conditioned with a learned null text for classifier-free
+guidance. Weights are fp32 with AdamW state in fp32; matmuls run under bf16 autocast.
+
+Determinism: every per-clip random draw (posterior noise, t, conditioning mask, flow
+noise) comes from a generator keyed by (seed, step, clip id), so a run is independent of
+how the global batch is split over ranks, and `--resume` replays exactly what an
+uninterrupted run would have done.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import shutil
+import sys
+import time
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from kinema import checkpoint as ckpt
+from kinema import flow
+
+__all__ = [
+    "TrainConfig",
+    "TrainingDiverged",
+    "load_config",
+    "parse_overrides",
+    "resolve_recipe",
+    "train",
+    "train_from_cli",
+    "lr_at",
+    "update_ema",
+]
+
+KINDS = ("vae", "dit")
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+# ----------------------------------------------------------------------------- config
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything one training run needs; saved inside every checkpoint.
+
+    Batch size is global: under torchrun each of N ranks gets batch_size / N clips.
+    Steps count optimizer updates. Intervals of 0 disable that event.
+    """
+
+    kind: str = "dit"  # "vae" | "dit"
+    data: str = "data/world"  # dataset folder: manifest.jsonl + videos (kinema.data format)
+    output_dir: str = "runs/dit"
+    model: str = "s"  # preset: vae "tiny" | "base"; dit "tiny" | "s" | "b"
+    model_config: dict[str, Any] | None = None  # fields over the preset, e.g. {depth: 8}
+
+    # DiT only: where latents come from and how text is read
+    vae: str = "runs/vae/export"  # a VAE part folder or an export folder holding vae/
+    latent_cache: str | None = None  # None: <output_dir>/latents
+    text_encoder: str | None = None  # local Hugging Face folder; None: packaged all-MiniLM-L6-v2
+    text_max_length: int = 64
+    null_text_tokens: int = 1
+    caption_dropout: float = 0.1  # empty caption -> learned null text (CFG, Ho & Salimans 2022)
+
+    # data
+    num_frames: int = 17  # VAE training window in video frames (1 + 4k); the DiT trains on whole cached clips
+    num_workers: int = 0
+
+    # optimisation
+    batch_size: int = 8
+    lr: float = 3e-4
+    min_lr: float = 0.0  # cosine decays to this; 0 = all the way down (best in our runs)
+    warmup_steps: int = 200
+    total_steps: int = 10000
+    weight_decay: float = 0.0
+    beta1: float = 0.9
+    beta2: float = 0.99
+    grad_clip: float = 1.0  # 0 = no clipping (the norm is still logged)
+    ema_decay: float = 0.999
+    bf16: bool = True  # autocast matmuls to bf16; weights, loss and AdamW state stay fp32
+
+    # DiT training mixture (kinema.flow; DESIGN.md "per-frame noise levels")
+    p_independent_t: float = 0.5  # per clip: independent t per frame, else one shared t
+    cond_none: float = 0.6  # conditioning-mask mode probabilities (Open-Sora v1.2)
+    cond_first: float = 0.15
+    cond_last: float = 0.05
+    cond_first_last: float = 0.1
+    cond_random: float = 0.1
+    timestep_shift: float = 1.0  # SD3 shift of the training (and sample) t
+    logit_mean: float = 0.0  # logit-normal t (Esser et al. 2024)
+    logit_std: float = 1.0
+
+    # logging, samples, checkpoints
+    log_every: int = 10
+    sample_every: int = 500
+    checkpoint_every: int = 1000
+    checkpoint_minutes: float = 30.0
+    num_samples: int = 4  # VAE: clips reconstructed; DiT: prompts sampled
+    sample_prompts: tuple[str, ...] = (
+        "a red ball bounces on the floor",
+        "a blue box slides to the right",
+        "a small green triangle falls",
+        "a yellow ball rolls left and comes to rest",
+    )
+    sample_steps: int = 25
+    sample_guidance: float = 3.0
+    latent_stats_clips: int = 16  # VAE export: clips used to measure latent mean / std
+    export_dtype: str = "bfloat16"  # "float32" | "bfloat16" for the exported EMA weights
+
+    # run control
+    seed: int = 0
+    device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:1" ...
+    stop_at_step: int = 0  # end this run early (with a checkpoint) at this step; resume later
+    debug_nan_step: int = 0  # test hook: make the loss NaN at this step (0 = off)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sample_prompts", tuple(self.sample_prompts))
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+        presets = _presets(self.kind)
+        if self.model not in presets:
+            raise ValueError(f"model {self.model!r} is not a {self.kind} preset; choose from {sorted(presets)}")
+        if self.model_config is not None:
+            cls = type(presets[self.model])
+            valid = {f.name for f in dataclasses.fields(cls)}
+            unknown = sorted(set(self.model_config) - valid)
+            if unknown:
+                raise ValueError(f"model_config keys {unknown} are not {cls.__name__} fields; valid keys: {sorted(valid)}")
+        positive = ("batch_size", "total_steps", "num_frames", "text_max_length", "null_text_tokens", "sample_steps")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        non_negative = ("warmup_steps", "num_workers", "weight_decay", "grad_clip", "log_every", "sample_every",
+                        "checkpoint_every", "checkpoint_minutes", "num_samples", "latent_stats_clips",
+                        "stop_at_step", "debug_nan_step", "min_lr")
+        for name in non_negative:
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if (self.num_frames - 1) % 4:
+            lo = 1 + (self.num_frames - 1) // 4 * 4
+            raise ValueError(f"num_frames={self.num_frames} must be 1 + 4k for the causal VAE; try {lo} or {lo + 4}")
+        if not 0 < self.lr or self.min_lr > self.lr:
+            raise ValueError(f"need 0 < lr and min_lr <= lr, got lr={self.lr}, min_lr={self.min_lr}")
+        if self.warmup_steps > self.total_steps:
+            raise ValueError(f"warmup_steps={self.warmup_steps} exceeds total_steps={self.total_steps}; lower it")
+        for name in ("ema_decay", "beta1", "beta2", "caption_dropout", "p_independent_t"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        probs = self.condition_probs
+        if min(probs.values()) < 0 or sum(probs.values()) <= 0:
+            raise ValueError(f"cond_* probabilities must be >= 0 with a positive sum, got {probs}")
+        if self.timestep_shift <= 0 or self.logit_std <= 0:
+            raise ValueError("timestep_shift and logit_std must be > 0 (timestep_shift 1.0 disables the shift)")
+        if self.export_dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"export_dtype must be 'float32' or 'bfloat16', got {self.export_dtype!r}")
+        if self.kind == "dit" and self.num_samples > 0 and not self.sample_prompts:
+            raise ValueError("sample_prompts is empty; give at least one prompt or set num_samples=0")
+
+    @property
+    def condition_probs(self) -> dict[str, float]:
+        return {"none": self.cond_none, "first": self.cond_first, "last": self.cond_last,
+                "first_last": self.cond_first_last, "random": self.cond_random}
+
+    def model_cfg(self) -> Any:
+        """The VAEConfig / DiTConfig this run builds: the preset with model_config applied."""
+        return dataclasses.replace(_presets(self.kind)[self.model], **(self.model_config or {}))
+
+
+def _presets(kind: str) -> dict[str, Any]:
+    if kind == "vae":
+        from kinema.models.vae import VAE_PRESETS
+        return dict(VAE_PRESETS)
+    from kinema.models.dit import DIT_B, DIT_S, DIT_TINY
+    return {"tiny": DIT_TINY, "s": DIT_S, "b": DIT_B}
+
+
+def _coerce(name: str, value: Any, typ: Any) -> Any:
+    """A YAML or command-line value -> the field's type, or a ValueError naming both."""
+    origin, args = typing.get_origin(typ), typing.get_args(typ)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "~")):
+            return None
+        (typ,) = [a for a in args if a is not type(None)]
+        origin, args = typing.get_origin(typ), typing.get_args(typ)
+    try:
+        if typ is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
+                return value.lower() in ("true", "yes", "on", "1")
+            raise ValueError
+        if typ is int:
+            if isinstance(value, bool):
+                raise ValueError
+            f = float(value)
+            if not f.is_integer():
+                raise ValueError
+            return int(f)
+        if typ is float:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)  # also "1e-3", which YAML 1.1 reads as a string
+        if typ is str:
+            if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+                raise ValueError
+            return str(value)
+        if origin is tuple:
+            if isinstance(value, str):
+                import yaml
+                value = yaml.safe_load(value) if value.strip().startswith("[") else [v for v in value.split(",") if v]
+            if not isinstance(value, (list, tuple)):
+                raise ValueError
+            return tuple(str(v) for v in value)
+        if origin is dict:
+            if isinstance(value, str):
+                import yaml
+                value = yaml.safe_load(value)
+            if not isinstance(value, dict):
+                raise ValueError
+            return dict(value)
+    except (TypeError, ValueError):
+        pass
+    else:
+        raise TypeError(f"unsupported field type {typ} for {name}")
+    raise ValueError(f"{name}={value!r} is not a valid {getattr(typ, '__name__', typ)}")
+
+
+def parse_overrides(overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """["lr=1e-3", "model_config.depth=4"] -> {"lr": "1e-3", "model_config": {"depth": 4}} (typed later)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} must look like key=value, e.g. lr=1e-4")
+        key, value = item.split("=", 1)
+        key = key.strip().removeprefix("--")
+        if "." in key:  # model_config.depth=4: one field of the model config
+            outer, inner = key.split(".", 1)
+            if outer != "model_config":
+                raise ValueError(f"override {item!r}: only model_config.<field>=value may use a dot")
+            out.setdefault("model_config", {})
+            if not isinstance(out["model_config"], dict):
+                raise ValueError("give model_config either whole or by field, not both")
+            out["model_config"][inner] = yaml.safe_load(value)
+        else:
+            out[key] = value
+    return out
+
+
+def config_from_dict(values: dict[str, Any], *, source: str = "config") -> TrainConfig:
+    """Typed TrainConfig from a mapping; unknown keys are an error that lists the valid ones."""
+    hints = typing.get_type_hints(TrainConfig)
+    valid = [f.name for f in dataclasses.fields(TrainConfig)]
+    unknown = sorted(set(values) - set(valid))
+    if unknown:
+        raise ValueError(f"{source}: unknown keys {unknown}; valid keys are: {', '.join(valid)}")
+    return TrainConfig(**{k: _coerce(k, v, hints[k]) for k, v in values.items()})
+
+
+def resolve_recipe(name: str) -> Path:
+    """A YAML path, or a named recipe: "default-vae" -> configs/vae.yaml, "tiny-dit" -> configs/tiny-dit.yaml."""
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml") or path.is_file():
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {path} does not exist")
+        return path
+    stem = name.removeprefix("default-")
+    for folder in (CONFIG_DIR, Path.cwd() / "configs"):
+        if (folder / f"{stem}.yaml").is_file():
+            return folder / f"{stem}.yaml"
+    known = sorted({p.stem for d in (CONFIG_DIR, Path.cwd() / "configs") if d.is_dir() for p in d.glob("*.yaml")})
+    names = [f"default-{k}" if k in KINDS else k for k in known]
+    raise FileNotFoundError(f"no config file or recipe named {name!r}; recipes: {', '.join(names) or 'none found'}")
+
+
+def load_config(config: str | os.PathLike | None, overrides: list[str] | tuple[str, ...] = (),
+                *, kind: str | None = None) -> TrainConfig:
+    """YAML file or recipe name (None: the default recipe of kind) + key=value overrides."""
+    import yaml
+
+    values: dict[str, Any] = {}
+    source = "defaults"
+    if config is None and kind is not None:
+        try:
+            config = resolve_recipe(f"default-{kind}")
+        except FileNotFoundError:
+            config = None  # installed without configs/: the dataclass defaults
+    if config is not None:
+        path = resolve_recipe(str(config))
+        source = str(path)
+        values = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(values, dict):
+            raise ValueError(f"{path} must be a mapping of TrainConfig fields, got {type(values).__name__}")
+    extra = parse_overrides(overrides)
+    if isinstance(extra.get("model_config"), dict) and isinstance(values.get("model_config"), dict):
+        extra["model_config"] = {**values["model_config"], **extra["model_config"]}
+    values.update(extra)
+    if kind is not None:
+        if values.get("kind", kind) != kind:
+            raise ValueError(f"{source} is a {values['kind']!r} recipe but you asked to train {kind!r}; "
+                             f"use `kinema train {values['kind']}` or a {kind} recipe")
+        values["kind"] = kind
+    return config_from_dict(values, source=source)
+
+
+# ----------------------------------------------------------------------------- small pure helpers
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warmup to lr, then cosine decay to min_lr at total_steps (step counts from 0)."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.total_steps - cfg.warmup_steps)
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * model, parameters only; buffers are copied (DiT's update_ema)."""
+    for e, p in zip(ema.parameters(), model.parameters()):
+        e.lerp_(p.detach(), 1.0 - decay)
+    for e, b in zip(ema.buffers(), model.buffers()):
+        e.copy_(b)
+
+
+def clip_generator(seed: int, step: int, clip_id: str) -> torch.Generator:
+    """The generator for one clip's random draws at one step.
+
+    Keyed by the clip, not its slot in the batch: the draws do not depend on how the global
+    batch is split over ranks, and a resumed run replays them exactly.
+    """
+    key = hashlib.blake2b(f"{seed}/{step}/{clip_id}".encode(), digest_size=8).digest()
+    return torch.Generator().manual_seed(int.from_bytes(key, "little") & (2**63 - 1))
+
+
+def to_uint8_frames(x: torch.Tensor) -> np.ndarray:
+    """(B, 3, T, H, W) in [-1, 1] -> (B, T, H, W, 3) uint8."""
+    x = ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return x.permute(0, 2, 3, 4, 1).cpu().numpy()
+
+
+def psnr(x: torch.Tensor, y: torch.Tensor) -> float:
+    """PSNR in dB of videos in [-1, 1] (peak-to-peak 2)."""
+    mse = (x.float().clamp(-1, 1) - y.float()).square().mean().item()
+    return 10 * math.log10(4.0 / max(mse, 1e-12))
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or gradient became NaN/inf; the last good checkpoint is left untouched."""
+
+
+class VAEStep(nn.Module):
+    """What DDP wraps for the VAE: encode, reparameterise with the given noise, decode.
+
+    The noise comes in from outside so that it is keyed per clip (see clip_generator).
+    x: (B, 3, T, H, W); eps: (B, C, t, h, w) -> x_hat, mean, logvar.
+    """
+
+    def __init__(self, vae: nn.Module):
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, x: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        mean, logvar = self.vae.encode(x)
+        z = mean + torch.exp(0.5 * logvar) * eps
+        return self.vae.decode(z), mean, logvar
+
+
+class DiTStep(nn.Module):
+    """What DDP wraps for the DiT: the DiT and the learned null text, trained jointly.
+
+    x_t: (B, C, T, H, W); t: (B, T); text: (B, L, D); text_mask: (B, L) bool;
+    drop: (B,) bool rows that get the null text; fps: (B,) -> v (B, C, T, H, W).
+    """
+
+    def __init__(self, dit: nn.Module, null_text: nn.Module):
+        super().__init__()
+        self.dit, self.null_text = dit, null_text
+
+    def forward(self, x_t, t, text, text_mask, drop, fps):
+        from kinema.models.text import drop_text
+
+        text, text_mask = drop_text(text, text_mask, self.null_text, drop)  # null tokens always in the graph
+        return self.dit(x_t, t, text, text_mask, fps)
+
+
+def _pick_device(name: str, local_rank: int) -> torch.device:
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda", local_rank)
+    return torch.device("cpu")
+
+
+def _find_vae_part(path: str) -> Path:
+    """A VAE part folder, or an export folder whose model_index.json names one."""
+    p = Path(path)
+    if (p / ckpt.CONFIG_NAME).is_file():
+        return p
+    if (p / ckpt.INDEX_NAME).is_file():
+        entry = ckpt.read_model_index(p).get("vae")
+        if entry is not None:
+            return p / (entry["path"] if isinstance(entry, dict) else entry)
+    if (p / "vae" / ckpt.CONFIG_NAME).is_file():
+        return p / "vae"
+    raise FileNotFoundError(
+        f"no trained VAE at {p}; train one first (`kinema train vae --config default-vae`) and set "
+        f"vae=<its output_dir>/export, or point vae= at a VAE part folder (config.json + model.safetensors)"
+    )
+
+
+def _plot_losses(records: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [r["step"] for r in records]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    keys = [k for k in records[-1] if k.startswith("loss")]
+    for k in keys:
+        ax.plot(steps, [r.get(k, float("nan")) for r in records], label=k, lw=1)
+    ax.set_xlabel("step")
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def _fmt_time(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+# ----------------------------------------------------------------------------- train
+
+def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
+    """Train the VAE or the DiT as cfg says; returns the export folder (EMA weights, part format)."""
+    from kinema.data import BucketBatchSampler, ManifestDataset, collate
+
+    # -- 1. processes and device. torchrun sets WORLD_SIZE/RANK/LOCAL_RANK; a plain run is rank 0 of 1.
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    ddp = world_size > 1
+    device = _pick_device(cfg.device, local_rank)
+    if ddp:
+        # gloo on CPU, nccl on GPUs: the two backends torch.distributed ships for each
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    master = rank == 0
+    if cfg.batch_size % world_size:
+        raise ValueError(f"batch_size={cfg.batch_size} is not divisible by {world_size} processes; "
+                         f"use batch_size={cfg.batch_size // world_size * world_size or world_size}")
+    local_batch = cfg.batch_size // world_size
+    out = Path(cfg.output_dir)
+    if master:
+        out.mkdir(parents=True, exist_ok=True)
+    ckpt_dir, export_dir, samples_dir = out / "checkpoint", out / "export", out / "samples"
+    if not resume and master and ckpt.has_training_state(ckpt_dir):
+        raise FileExistsError(f"{ckpt_dir} already holds a checkpoint; pass --resume to continue it, "
+                              f"or choose another output_dir")
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16)
+    torch.manual_seed(cfg.seed)  # same initial weights on every rank (DDP also broadcasts rank 0's)
+    np.random.seed(cfg.seed)
+
+    # -- 2. model and data. The VAE trains on pixels; the DiT on cached latents of a frozen VAE.
+    model_cfg = cfg.model_cfg()
+    vae = text_encoder = None
+    if cfg.kind == "vae":
+        from kinema.models.vae import VideoVAE, latent_shape, vae_loss
+
+        core = VAEStep(VideoVAE(model_cfg))
+        dataset = ManifestDataset(cfg.data, num_frames=cfg.num_frames, caption_dropout=0.0, seed=cfg.seed)
+    else:
+        from kinema.data import LatentDataset, build_latent_cache
+        from kinema.models.dit import DiT
+        from kinema.models.text import NullText, TextEncoder, TextEncoderConfig
+        from kinema.models.vae import VAEConfig, VideoVAE, latents_from_dit, latents_to_dit
+
+        vae = ckpt.load_part(_find_vae_part(cfg.vae), VideoVAE, VAEConfig, device=device).eval().requires_grad_(False)
+        text_encoder = TextEncoder(TextEncoderConfig(path=cfg.text_encoder, max_length=cfg.text_max_length)).to(device)
+        # the DiT's input width and text width follow the VAE and the text encoder
+        derived = {"in_channels": vae.cfg.latent_channels, "text_dim": text_encoder.dim}
+        for k, v in derived.items():
+            if (cfg.model_config or {}).get(k, v) != v:
+                raise ValueError(f"model_config.{k}={cfg.model_config[k]} disagrees with the VAE / text encoder ({v}); drop it")
+        model_cfg = dataclasses.replace(model_cfg, **derived)
+        cache_dir = Path(cfg.latent_cache or out / "latents")
+        if master and not (cache_dir / "index.jsonl").is_file():
+            # encode every clip once: the DiT then never runs the VAE encoder (Sora: train in latent space)
+            print(f"building latent cache {cache_dir} from {cfg.data} with the VAE at {cfg.vae}", flush=True)
+            build_latent_cache(cfg.data, vae, cache_dir)  # whole clips (longest 1 + 4k prefix); resumable
+        if ddp:
+            dist.barrier()  # the other ranks wait for rank 0's cache
+        core = DiTStep(DiT(model_cfg), NullText(text_encoder.dim, cfg.null_text_tokens))
+        dataset = LatentDataset(cache_dir, caption_dropout=cfg.caption_dropout, seed=cfg.seed)
+    core.to(device)
+    ema = copy.deepcopy(core).requires_grad_(False).eval()  # the weights we sample from and export
+    model = nn.parallel.DistributedDataParallel(core, device_ids=[device] if device.type == "cuda" else None) if ddp else core
+    sampler = BucketBatchSampler(dataset.bucket_keys, local_batch, seed=cfg.seed, rank=rank,
+                                 world_size=world_size, drop_last=True)
+    if master:
+        n_params = sum(p.numel() for p in core.parameters())
+        print(f"{cfg.kind}: {n_params / 1e6:.2f} M parameters, {len(dataset)} clips, batch {cfg.batch_size} "
+              f"over {world_size} process(es) on {device}", flush=True)
+
+    # -- 3. optimizer. AdamW in fp32 on fp32 weights; decay only matrices (nanoGPT: not norms/biases).
+    params = [p for p in core.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": cfg.weight_decay},
+              {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
+                                  fused=device.type == "cuda")
+
+    # -- 4. resume: weights, EMA, optimizer, step, data position; RNG states last.
+    step, epoch, position, records = 0, 0, 0, []
+    log_path = out / "log.jsonl"
+    if resume:
+        state = ckpt.load_training_state(ckpt_dir, model=core, ema=ema, optimizer=optimizer)
+        step, epoch, position = state["step"], state["data_state"]["epoch"], state["data_state"]["batch"]
+        changed = {k: (v, getattr(cfg, k)) for k, v in state["config"].items()
+                   if k not in ("class", "stop_at_step", "debug_nan_step") and v != ckpt.config_to_dict(cfg).get(k)}
+        if master and changed:
+            print(f"note: config differs from the checkpoint's (old, new): {changed}", flush=True)
+        ckpt.set_rng_states(state["rng_states"])
+        if master and log_path.is_file():  # keep the curve of the steps before the checkpoint
+            records = [r for r in map(json.loads, log_path.read_text().splitlines()) if r["step"] <= step]
+            log_path.write_text("".join(json.dumps(r) + "\n" for r in records))
+        if master:
+            print(f"resumed from {ckpt_dir} at step {step} (epoch {epoch}, batch {position})", flush=True)
+    skipped_total = 0
+
+    # -- 5. a fixed held batch for samples: the first batch of epoch 0, the same on every (re)start.
+    sampler.set_epoch(0)
+    dataset.set_epoch(0)
+    first = list(sampler)
+    key = "video" if cfg.kind == "vae" else "latents"
+    if not first:
+        raise ValueError(f"{cfg.data}: no full batch of {local_batch} clips per process in any bucket; "
+                         f"lower batch_size or add clips")
+    held_items = []
+    for i in (i for b in first for i in b if len(held_items) < max(cfg.num_samples, 1)):
+        item = dataset[i]
+        if item is not None and (not held_items or item[key].shape == held_items[0][key].shape):
+            held_items.append(item)
+    held = collate(held_items)
+
+    def save_samples() -> dict[str, float]:
+        """Rank 0, EMA weights: VAE reconstructions of the held batch, or DiT samples of fixed prompts."""
+        from kinema.video import save_contact_sheet, write_video
+
+        samples_dir.mkdir(parents=True, exist_ok=True)
+        with torch.no_grad(), autocast:
+            if cfg.kind == "vae":
+                x = held["video"][: cfg.num_samples].to(device)
+                mean, _ = ema.vae.encode(x)
+                x_hat = ema.vae.decode(mean).float()
+                rows = [f for pair in zip(to_uint8_frames(x), to_uint8_frames(x_hat)) for f in pair]
+                labels = [f"{s} {i}" for i in range(len(x)) for s in ("data", "recon")]
+                save_contact_sheet(samples_dir / f"step{step:07d}.png", rows, labels=labels, max_frames=9)
+                return {"psnr": psnr(x_hat, x)}
+            prompts = list(cfg.sample_prompts[: cfg.num_samples])
+            B = len(prompts)
+            text, mask = text_encoder.encode(prompts)
+            null, null_mask = ema.null_text(B)
+            shape = held["latents"].shape[1:]  # (C, T, H, W) of the held batch's bucket
+            fps = torch.full((B,), float(held["fps"][0]), device=device)
+            g = torch.Generator().manual_seed(cfg.seed)  # same noise at every sample step: comparable sheets
+
+            def velocity(x, t):
+                v = ema.dit(x, t, text, mask, fps)
+                if cfg.sample_guidance == 1.0:
+                    return v
+                return flow.guided_velocity(v, ema.dit(x, t, null, null_mask, fps), cfg.sample_guidance)
+
+            noise = torch.randn((B, *shape), generator=g).to(device)
+            z = flow.sample_euler(velocity, noise, flow.timesteps(cfg.sample_steps, shift=cfg.timestep_shift))
+            frames = to_uint8_frames(vae.decode(latents_from_dit(z.float(), vae.cfg)))
+        save_contact_sheet(samples_dir / f"step{step:07d}.png", list(frames), labels=prompts, max_frames=9)
+        write_video(samples_dir / f"step{step:07d}.mp4", np.concatenate(list(frames), axis=2), float(fps[0]))
+        return {}
+
+    def export() -> None:
+        """EMA weights in the pipeline's part format, plus model_index.json."""
+        dtype = torch.bfloat16 if cfg.export_dtype == "bfloat16" else None
+        if cfg.kind == "vae":
+            ckpt.save_part(export_dir / "vae", ema.vae, dataclasses.replace(ema.vae.cfg, **latent_stats()), dtype=dtype)
+            parts = {"vae": {"path": "vae", "class": "VideoVAE"}}
+            ckpt.save_model_index(export_dir, parts)
+            return
+        # the DiT ships as a whole pipeline folder: the VAE its latents came from, the DiT, the
+        # null text, the text encoder's config and sampling defaults matching this training
+        from kinema.pipeline import KinemaPipeline, SampleConfig
+
+        sizes = sorted({(w * vae.cfg.spatial_factor, h * vae.cfg.spatial_factor) for (_, _, h, w) in dataset.bucket_keys})
+        C, T, h, w = held["latents"].shape[1:]
+        sample_cfg = SampleConfig(
+            shift=cfg.timestep_shift, fps=float(held["fps"][0]), width=w * vae.cfg.spatial_factor,
+            height=h * vae.cfg.spatial_factor, buckets=tuple(sizes), guidance_scale=cfg.sample_guidance,
+            window_frames=1 + (T - 1) * vae.cfg.temporal_factor,
+            context_frames=min(SampleConfig.context_frames, 1 + max(T - 2, 0) * vae.cfg.temporal_factor),
+        )
+        KinemaPipeline(vae, ema.dit, text_encoder, ema.null_text, sample_cfg).save_pretrained(export_dir, dtype=dtype)
+
+    def latent_stats() -> dict[str, float]:
+        """Mean and std of posterior samples z ~ N(mean, std) of the EMA VAE over a few clips.
+
+        The DiT trains on such samples (the latent cache draws them per step), so their
+        statistics, not the posterior means', set the normalisation to ~unit variance.
+        """
+        if cfg.latent_stats_clips == 0:
+            return {}
+        zs, g = [], torch.Generator().manual_seed(cfg.seed)
+        with torch.no_grad(), autocast:
+            for i in range(min(cfg.latent_stats_clips, len(dataset))):
+                item = dataset[i]
+                if item is not None:
+                    mean, logvar = ema.vae.encode(item["video"][None].to(device))
+                    eps = torch.randn(mean.shape, generator=g).to(device)
+                    zs.append((mean + torch.exp(0.5 * logvar) * eps).float().flatten())
+        if not zs:
+            return {}
+        z = torch.cat(zs)
+        return {"latent_mean": float(z.mean()), "latent_std": float(z.std().clamp_min(1e-6))}
+
+    def save_checkpoint() -> None:
+        ckpt.save_training_state(
+            ckpt_dir, model=core, ema=ema, optimizer=optimizer, step=step, rng_states=ckpt.get_rng_states(),
+            data_state={"epoch": epoch, "batch": position}, config=cfg,
+        )
+        export()
+
+    # -- 6. the data stream: epochs of the rank's shard of buckets, resumable at (epoch, batch).
+    def batches():
+        nonlocal epoch, position, skipped_total
+        while True:
+            sampler.set_epoch(epoch)
+            dataset.set_epoch(epoch)  # caption dropout and window draws depend on the epoch
+            order = list(sampler)
+            loader = torch.utils.data.DataLoader(dataset, batch_sampler=order[position:], collate_fn=collate,
+                                                 num_workers=cfg.num_workers)
+            for indices, batch in zip(order[position:], loader):
+                position += 1
+                n = 0 if batch is None else len(batch["id"])
+                skipped_total += len(indices) - n  # corrupt clips: ManifestDataset gives None, collate drops it
+                if n == 0:
+                    if ddp:
+                        raise RuntimeError(f"a whole batch of clips {indices} failed to decode; remove the corrupt files")
+                    continue
+                yield batch
+            epoch, position = epoch + 1, 0
+
+    # -- 7. the loop
+    stop = min(cfg.stop_at_step or cfg.total_steps, cfg.total_steps)
+    stream = batches()
+    t_start = t_log = time.monotonic()
+    t_ckpt = t_start
+    tokens_since_log = 0
+    start_step = step
+    while step < stop:
+        batch = next(stream)
+        lr = lr_at(step, cfg)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        gens = [clip_generator(cfg.seed, step, clip_id) for clip_id in batch["id"]]
+
+        if cfg.kind == "vae":
+            x = batch["video"].to(device, non_blocking=True)  # (B, 3, T, H, W) in [-1, 1]
+            zshape = latent_shape(model_cfg, *x.shape[2:])
+            eps = torch.stack([torch.randn(zshape, generator=g) for g in gens]).to(device)  # posterior noise
+            with autocast:
+                x_hat, mean, logvar = model(x, eps)
+            parts = vae_loss(x, x_hat, mean, logvar, model_cfg)  # L1 + SSIM + gradient + KL, fp32
+            loss = parts["total"]
+            tokens = mean.shape[0] * math.prod(mean.shape[2:])  # latent positions (t * h * w) per step
+        else:
+            x0 = latents_to_dit(batch["latents"].to(device, non_blocking=True).float(), vae.cfg)  # (B, C, T, H, W)
+            B, C, T, H, W = x0.shape
+            # per clip: noise level per latent frame, which frames are given clean, and the noise
+            t = torch.cat([flow.sample_frame_times(1, T, g, p_independent=cfg.p_independent_t, mean=cfg.logit_mean,
+                                                   std=cfg.logit_std, shift=cfg.timestep_shift) for g in gens])
+            clean = torch.cat([flow.sample_condition_mask(1, T, g, probs=cfg.condition_probs) for g in gens])
+            eps = torch.stack([torch.randn((C, T, H, W), generator=g) for g in gens])
+            t, clean, eps = t.masked_fill(clean, 0.0).to(device), clean.to(device), eps.to(device)
+            x_t = flow.interpolate(x0, eps, t)  # clean frames (t = 0) are exactly x0
+            text, text_mask = text_encoder.encode(list(batch["caption"]))  # cached per prompt
+            drop = torch.tensor([c == "" for c in batch["caption"]], device=device)  # dropped captions -> null text
+            fps = torch.as_tensor(batch["fps"], dtype=torch.float32, device=device)
+            with autocast:
+                v = model(x_t, t, text, text_mask, drop, fps)
+            loss = flow.flow_loss(v, x0, eps, ~clean)  # clean frames are inputs, not targets
+            if ddp:
+                # flow_loss averages over this rank's noisy frames; reweight so DDP's gradient mean equals
+                # the average over the global batch's noisy frames, as a single process would compute
+                n_local = (~clean).sum().float()
+                n_global = n_local.clone()
+                dist.all_reduce(n_global)
+                loss = loss * n_local.clamp_min(1) * world_size / n_global.clamp_min(1)
+            parts = {"flow": loss}
+            pt = model_cfg.patch_size
+            tokens = B * T * (H // pt[1]) * (W // pt[2])  # spacetime patches per step
+        if cfg.debug_nan_step and step + 1 == cfg.debug_nan_step:
+            loss = loss * float("nan")
+
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()  # DDP all-reduces (averages) gradients here
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
+        # stop before the update if anything is non-finite: the weights and the last checkpoint stay good
+        bad = torch.tensor([float(not torch.isfinite(loss)) + float(not torch.isfinite(grad_norm))], device=device)
+        if ddp:
+            dist.all_reduce(bad)
+        if bad.item() > 0:
+            msg = (f"loss or gradient became NaN/inf at step {step + 1} (loss {loss.item():.4g}, grad norm "
+                   f"{grad_norm.item():.4g}); the last good checkpoint in {ckpt_dir} is untouched. Fix: lower "
+                   f"lr (now {cfg.lr:g}), raise warmup_steps, keep grad_clip > 0, and --resume")
+            if ddp:
+                dist.destroy_process_group()
+            raise TrainingDiverged(msg)
+        optimizer.step()
+        update_ema(ema, core, cfg.ema_decay)
+        step += 1
+        tokens_since_log += tokens * world_size
+
+        # -- logs, samples, checkpoints: rank 0 writes, the others only train
+        if not master:
+            continue
+        if cfg.log_every and (step % cfg.log_every == 0 or step == stop):
+            now = time.monotonic()
+            rate = tokens_since_log / max(now - t_log, 1e-9)
+            elapsed = now - t_start
+            eta = elapsed / (step - start_step) * (cfg.total_steps - step)
+            rec = {"step": step, "loss": loss.detach().item(), **{f"loss_{k}": float(v) for k, v in parts.items() if k not in ("total", "flow")},
+                   "lr": lr, "grad_norm": grad_norm.item(), "tokens_per_s": rate, "elapsed_s": elapsed,
+                   "epoch": epoch, "skipped_clips": skipped_total}
+            records.append(rec)
+            with open(log_path, "a") as f:
+                f.write(json.dumps(rec) + "\n")
+            _plot_losses(records, out / "loss.png")
+            print(f"step {step}/{cfg.total_steps} | loss {rec['loss']:.4f} | lr {lr:.2e} | grad {rec['grad_norm']:.2f} "
+                  f"| {rate:,.0f} tok/s | ETA {_fmt_time(eta)}" + (f" | skipped {skipped_total}" if skipped_total else ""),
+                  flush=True)
+            t_log, tokens_since_log = now, 0
+        if cfg.sample_every and step % cfg.sample_every == 0:
+            extra = save_samples()
+            if extra:
+                with open(log_path, "a") as f:
+                    f.write(json.dumps({"step": step, **extra}) + "\n")
+                print(f"step {step}: samples in {samples_dir}" + "".join(f" | {k} {v:.2f}" for k, v in extra.items()), flush=True)
+        due = (cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or \
+              (cfg.checkpoint_minutes and time.monotonic() - t_ckpt > 60 * cfg.checkpoint_minutes)
+        if due or step == stop:
+            save_checkpoint()
+            t_ckpt = time.monotonic()
+
+    # -- 8. done: the end-of-run checkpoint and export were written in the loop's last step
+    if master and step == cfg.total_steps:
+        print(f"done: {step} steps in {_fmt_time(time.monotonic() - t_start)}; EMA weights in {export_dir}", flush=True)
+    if ddp:
+        dist.barrier()
+        dist.destroy_process_group()
+    return export_dir
+
+
+def train_from_cli(kind: str, config: str | None, overrides: list[str], resume: bool) -> None:
+    """`kinema train vae|dit [--config FILE|RECIPE] [key=value ...] [--resume]`."""
+    if kind not in KINDS:
+        raise ValueError(f"cannot train {kind!r}; choose one of {KINDS}")
+    cfg = load_config(config, overrides, kind=kind)
+    train(cfg, resume=resume)
+
+
+if __name__ == "__main__":  # python -m kinema.train vae|dit [--config X] [--resume] [key=value ...]
+    import argparse
+
+    ap = argparse.ArgumentParser(description=train_from_cli.__doc__)
+    ap.add_argument("kind", choices=KINDS)
+    ap.add_argument("--config", default=None)
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("overrides", nargs="*")
+    a = ap.parse_args()
+    train_from_cli(a.kind, a.config, a.overrides, a.resume)
