@@ -7,6 +7,7 @@ import torch
 
 from kinema.models.vae import (
     VAE_BASE,
+    VAE_FAST,
     VAE_TINY,
     VAEConfig,
     VideoVAE,
@@ -157,3 +158,33 @@ def test_tiny_vae_overfits_one_clip():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.25 * losses[0], (losses[0], losses[-1])
+
+
+# A tiny config with the pixel/frame folding stem of VAE_FAST.
+PATCHED = VAEConfig(patch_size=2, patch_frames=4, latent_channels=4, base_channels=8,
+                    channel_mults=(1,), temporal_downsample=(False,), norm_groups=4)
+
+
+def test_patched_stem_shapes_causality_and_chunking():
+    torch.manual_seed(0)
+    vae = VideoVAE(PATCHED).eval()
+    assert PATCHED.spatial_factor == 4 and PATCHED.temporal_factor == 4
+    x = torch.rand(1, 3, 17, 16, 24, generator=torch.Generator().manual_seed(3)) * 2 - 1
+    with torch.no_grad():
+        mean, _ = vae.encode(x)
+        assert mean.shape == (1, 4, 5, 4, 6)
+        image_mean, _ = vae.encode(x[:, :, :1])
+        assert image_mean.shape == (1, 4, 1, 4, 6) and vae.decode(image_mean).shape == (1, 3, 1, 16, 24)
+        prefix, _ = vae.encode(x[:, :, :9])
+        assert torch.allclose(prefix, mean[:, :, :3], atol=1e-5)
+        chunked, _ = vae.encode(x, chunk_frames=4)
+        assert torch.allclose(chunked, mean, atol=1e-5)
+        y = vae.decode(mean)
+        assert y.shape == x.shape
+        assert torch.allclose(vae.decode(mean, chunk_frames=2), y, atol=1e-5)
+        assert torch.allclose(vae.decode(mean[:, :, :3]), y[:, :, :9], atol=1e-5)
+
+
+def test_fast_preset_geometry():
+    assert VAE_FAST.spatial_factor == 8 and VAE_FAST.temporal_factor == 4
+    assert latent_shape(VAE_FAST, 33, 96, 160) == (8, 9, 12, 20)
