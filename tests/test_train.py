@@ -209,12 +209,21 @@ def _ddp_worker(rank: int, world: int, port: int, cfg: TrainConfig) -> None:
 
 
 def test_ddp_step_equals_single_process(vae_export, tmp_path):
-    # 4 clips of one size, global batch 4: one step sees the same clips in both runs
+    # 4 clips of one size, global batch 4: one step sees the same clips in both runs (fp32 for a tight match)
     data = make_dataset(tmp_path / "data4", num=4)
     kw = dict(vae=str(vae_export), batch_size=4, total_steps=1, warmup_steps=1, log_every=0,
-              checkpoint_every=0, checkpoint_minutes=0, export_dtype="float32")
+              checkpoint_every=0, checkpoint_minutes=0, export_dtype="float32", bf16=False)
     train(tiny("dit", data, tmp_path / "single", **kw))
     mp.spawn(_ddp_worker, args=(2, _free_port(), tiny("dit", data, tmp_path / "ddp", **kw)), nprocs=2, join=True)
     a, b = _weights(tmp_path / "single" / "checkpoint"), _weights(tmp_path / "ddp" / "checkpoint")
+    opt_a, opt_b = (torch.load(tmp_path / r / "checkpoint" / "optimizer.pt")["state"] for r in ("single", "ddp"))
+    # the all-reduced gradient (Adam's first moment after one step) equals the single-process one
+    for i in opt_a:
+        ga, gb = opt_a[i]["exp_avg"], opt_b[i]["exp_avg"]
+        assert torch.allclose(ga, gb, rtol=1e-4, atol=1e-7 * max(1.0, float(ga.abs().max()))), i
+    # and so do the updated weights, except where a ~0 gradient's sign (Adam's first step moves each
+    # weight by lr * sign(g)) flips with the summation order: rare, and at most 2 lr apart
+    lr = tiny("dit", data, tmp_path, **kw).lr
     for k in a:
-        assert torch.allclose(a[k], b[k], atol=1e-6, rtol=1e-4), k
+        close = torch.isclose(a[k], b[k], atol=1e-6, rtol=1e-4)
+        assert close.float().mean() > 0.99 and (a[k] - b[k]).abs().max() <= 2 * lr + 1e-6, k
