@@ -1,0 +1,322 @@
+"""Rectified-flow math as pure functions: noising, timestep draws, masks, loss, samplers.
+
+Convention (stated once, used everywhere in Kinema):
+
+    t = 1 is pure noise, t = 0 is data.
+    x_t = (1 - t) * x0 + t * eps          (Liu et al. 2022; Lipman et al. 2022)
+    v   = dx_t/dt = eps - x0              (the regression target of the DiT)
+
+Every latent frame carries its own t (Diffusion Forcing, Chen et al. 2024), so noise levels
+are (B, T) and broadcast over (C, H, W) of latents shaped (B, C, T, H, W). A frame given
+clean ("conditioning frame") has t = 0, is held fixed by the samplers and is left out of
+the loss; choosing which frames are clean is how every generation mode works.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "CONDITION_MODES",
+    "CONDITION_PROBS",
+    "interpolate",
+    "velocity_target",
+    "sample_logit_normal",
+    "shift_timesteps",
+    "shift_for_tokens",
+    "sample_frame_times",
+    "sample_condition_mask",
+    "condition_mask",
+    "flow_loss",
+    "timesteps",
+    "sample_euler",
+    "sample_heun",
+    "guided_velocity",
+]
+
+# Velocity field seen by the samplers: velocity(x (B, C, T, H, W), t (B, T)) -> v like x.
+VelocityFn = Callable[[Tensor, Tensor], Tensor]
+# callback(step, t, x, x0_pred): after each step; x is at ts[step + 1], x0_pred = x_t - t * v.
+Callback = Callable[[int, float, Tensor, Tensor], None]
+
+# Conditioning modes drawn in training (Open-Sora v1.2 style masks).
+CONDITION_MODES = ("none", "first", "last", "first_last", "random")
+# A training default: mostly unconditional, the rest spread over the inference modes.
+CONDITION_PROBS: Mapping[str, float] = {
+    "none": 0.6, "first": 0.15, "last": 0.05, "first_last": 0.1, "random": 0.1,
+}
+
+
+def _per_frame(t: Tensor) -> Tensor:
+    """(B, T) -> (B, 1, T, 1, 1), to broadcast over latents (B, C, T, H, W)."""
+    return t[:, None, :, None, None]
+
+
+def interpolate(x0: Tensor, eps: Tensor, t: Tensor) -> Tensor:
+    """Point on the straight path between data and noise.
+
+    x0, eps: (B, C, T, H, W); t: (B, T) noise level per latent frame.
+    Returns x_t = (1 - t) x0 + t eps, (B, C, T, H, W).
+    """
+    tt = _per_frame(t).to(x0.dtype)
+    return (1 - tt) * x0 + tt * eps
+
+
+def velocity_target(x0: Tensor, eps: Tensor) -> Tensor:
+    """The rectified-flow regression target v = eps - x0, (B, C, T, H, W)."""
+    return eps - x0
+
+
+def sample_logit_normal(
+    shape: tuple[int, ...] | torch.Size,
+    generator: torch.Generator,
+    *,
+    mean: float = 0.0,
+    std: float = 1.0,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """t = sigmoid(N(mean, std^2)) in (0, 1), float32 of the given shape.
+
+    Logit-normal puts more training signal at intermediate t, where the velocity is
+    hardest to predict (Esser et al. 2024, SD3, sec. 3.1).
+    """
+    z = torch.randn(shape, generator=generator, device=device)
+    return torch.sigmoid(mean + std * z)
+
+
+def shift_timesteps(t: Tensor, shift: float) -> Tensor:
+    """Warp t towards noise: t' = s t / (1 + (s - 1) t); s = 1 is the identity.
+
+    More tokens carry more redundant signal, so the same t destroys less of the image;
+    shifting keeps the effective noise comparable (Esser et al. 2024, SD3, eq. 23).
+    Shifts compose multiplicatively: shift(shift(t, a), b) == shift(t, a * b).
+    """
+    if shift <= 0:
+        raise ValueError(f"shift must be > 0 (1.0 disables it), got {shift}")
+    return shift * t / (1 + (shift - 1) * t)
+
+
+def shift_for_tokens(num_tokens: int, *, base_tokens: int = 256, base_shift: float = 1.0) -> float:
+    """Resolution-dependent shift: base_shift * sqrt(num_tokens / base_tokens).
+
+    SD3 (Esser et al. 2024, sec. 5.3.2) derives alpha = sqrt(m / n) for m tokens against a
+    base of n; for video, num_tokens counts all spacetime tokens of the clip.
+    """
+    if num_tokens <= 0 or base_tokens <= 0:
+        raise ValueError(f"token counts must be positive, got num_tokens={num_tokens}, base_tokens={base_tokens}")
+    return base_shift * (num_tokens / base_tokens) ** 0.5
+
+
+def sample_frame_times(
+    batch_size: int,
+    num_frames: int,
+    generator: torch.Generator,
+    *,
+    p_independent: float = 0.5,
+    mean: float = 0.0,
+    std: float = 1.0,
+    shift: float = 1.0,
+) -> Tensor:
+    """Per-frame noise levels for training, (B, T) float32 in (0, 1).
+
+    Each clip draws, with probability p_independent, an independent logit-normal t per
+    latent frame (Diffusion Forcing, Chen et al. 2024: teaches the model mixed noise
+    levels for extension and streaming), otherwise one t shared by all frames (the plain
+    text-to-video case the samplers start from).
+    """
+    if not 0.0 <= p_independent <= 1.0:
+        raise ValueError(f"p_independent must be in [0, 1], got {p_independent}")
+    shared = sample_logit_normal((batch_size, 1), generator, mean=mean, std=std)
+    indep = sample_logit_normal((batch_size, num_frames), generator, mean=mean, std=std)
+    pick = torch.rand((batch_size, 1), generator=generator) < p_independent  # (B, 1)
+    t = torch.where(pick, indep, shared.expand(batch_size, num_frames))
+    return shift_timesteps(t, shift) if shift != 1.0 else t
+
+
+def condition_mask(num_frames: int, *, first: int = 0, last: int = 0, frames: tuple[int, ...] = ()) -> Tensor:
+    """Deterministic clean-frame mask for inference, (T,) bool.
+
+    first/last: number of leading/trailing latent frames given clean (image-to-video:
+    first=1; extend: first=k; extend backward: last=k; connect: both); frames: any other
+    indices (negative allowed). Expand to (B, T) or pass as is to the samplers.
+    """
+    if first < 0 or last < 0 or first + last > num_frames:
+        raise ValueError(
+            f"first={first} + last={last} clean frames do not fit in {num_frames} latent frames; "
+            "use fewer conditioning frames or a longer clip"
+        )
+    mask = torch.zeros(num_frames, dtype=torch.bool)
+    mask[:first] = True
+    if last:
+        mask[num_frames - last:] = True
+    for i in frames:
+        if not -num_frames <= i < num_frames:
+            raise ValueError(f"frame index {i} out of range for {num_frames} latent frames")
+        mask[i] = True
+    return mask
+
+
+def sample_condition_mask(
+    batch_size: int,
+    num_frames: int,
+    generator: torch.Generator,
+    *,
+    probs: Mapping[str, float] = CONDITION_PROBS,
+) -> Tensor:
+    """Random clean-frame masks for training, (B, T) bool; True = given clean (t = 0).
+
+    Modes as in Open-Sora v1.2: "none", "first" k, "last" k, "first_last" (k1 and k2),
+    "random" frames. k is uniform and at least one frame always stays noisy, so every clip
+    contributes to the loss. Clips of one latent frame are never conditioned.
+    """
+    unknown = set(probs) - set(CONDITION_MODES)
+    if unknown:
+        raise ValueError(f"unknown conditioning modes {sorted(unknown)}; choose from {CONDITION_MODES}")
+    weights = torch.tensor([float(probs.get(m, 0.0)) for m in CONDITION_MODES])
+    if (weights < 0).any() or weights.sum() <= 0:
+        raise ValueError(f"probs must be non-negative with a positive sum, got {dict(probs)}")
+    mask = torch.zeros(batch_size, num_frames, dtype=torch.bool)
+    if num_frames < 2:
+        return mask
+    modes = torch.multinomial(weights, batch_size, replacement=True, generator=generator).tolist()
+    idx = torch.arange(num_frames)
+
+    def randint(lo: int, hi: int) -> int:  # inclusive bounds
+        return int(torch.randint(lo, hi + 1, (1,), generator=generator))
+
+    for b, m in enumerate(modes):
+        mode = CONDITION_MODES[m]
+        if mode == "first":
+            mask[b] = idx < randint(1, num_frames - 1)
+        elif mode == "last":
+            mask[b] = idx >= num_frames - randint(1, num_frames - 1)
+        elif mode == "first_last" and num_frames >= 3:
+            k1 = randint(1, num_frames - 2)
+            k2 = randint(1, num_frames - 1 - k1)
+            mask[b] = (idx < k1) | (idx >= num_frames - k2)
+        elif mode == "random":
+            row = torch.rand(num_frames, generator=generator) < 0.5
+            if row.all():  # keep one noisy frame so the clip has a loss
+                row[randint(0, num_frames - 1)] = False
+            mask[b] = row
+    return mask
+
+
+def flow_loss(v_pred: Tensor, x0: Tensor, eps: Tensor, loss_mask: Tensor | None = None) -> Tensor:
+    """MSE between predicted and target velocity over the frames where loss_mask is True.
+
+    v_pred, x0, eps: (B, C, T, H, W); loss_mask: (B, T) bool (usually ~clean_mask) or None
+    for all frames. Computed in float32 whatever the autocast dtype; a batch with no
+    selected frame gives 0 (still differentiable).
+    """
+    err = (v_pred.float() - (eps.float() - x0.float())).square().mean(dim=(1, 3, 4))  # (B, T)
+    if loss_mask is None:
+        return err.mean()
+    w = loss_mask.to(err.dtype)
+    return (err * w).sum() / w.sum().clamp_min(1.0)
+
+
+def timesteps(num_steps: int, *, shift: float = 1.0, start: float = 1.0) -> Tensor:
+    """The sampling schedule from start to 0, (num_steps + 1,) float32, decreasing.
+
+    Uniform in t, warped by shift_timesteps, then scaled so it begins exactly at start:
+    start < 1 is SDEdit (Meng et al. 2022), whose x begins as the source noised to
+    t = start (interpolate(x0, eps, start)).
+    """
+    if num_steps < 1:
+        raise ValueError(f"num_steps must be >= 1, got {num_steps}")
+    if not 0.0 < start <= 1.0:
+        raise ValueError(f"start (SDEdit strength) must be in (0, 1], got {start}")
+    u = torch.linspace(1.0, 0.0, num_steps + 1, dtype=torch.float64)
+    return (start * shift_timesteps(u, shift)).float()
+
+
+def guided_velocity(v_cond: Tensor, v_uncond: Tensor, scale: float) -> Tensor:
+    """Classifier-free guidance (Ho & Salimans 2022): v_u + scale (v_c - v_u); 1 = no guidance."""
+    return v_uncond + scale * (v_cond - v_uncond)
+
+
+def _clamp_clean(x: Tensor, clean: Tensor | None, clean_mask: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    """Check the conditioning and overwrite clean frames of x; returns (x, mask (B, 1, T, 1, 1))."""
+    if clean_mask is None:
+        return x, None
+    if clean is None:
+        raise ValueError("clean_mask was given without clean latents; pass clean=(B, C, T, H, W)")
+    if clean.shape != x.shape:
+        raise ValueError(f"clean latents {tuple(clean.shape)} must match x {tuple(x.shape)}")
+    m = clean_mask.to(torch.bool).expand(x.shape[0], x.shape[2])  # (B, T)
+    m5 = _per_frame(m)
+    return torch.where(m5, clean.to(x.dtype), x), m5
+
+
+def _frame_times(t: Tensor | float, x: Tensor, mask5: Tensor | None) -> Tensor:
+    """Scalar t -> (B, T) with clean frames at 0."""
+    tf = torch.full((x.shape[0], x.shape[2]), float(t), dtype=torch.float32, device=x.device)
+    return tf if mask5 is None else tf.masked_fill(mask5[:, 0, :, 0, 0], 0.0)
+
+
+def sample_euler(
+    velocity: VelocityFn,
+    x: Tensor,
+    ts: Tensor,
+    *,
+    clean: Tensor | None = None,
+    clean_mask: Tensor | None = None,
+    callback: Callback | None = None,
+) -> Tensor:
+    """Euler ODE solver from ts[0] to ts[-1] (the minRF / SD3 sampler).
+
+    velocity(x, t_frames) -> v with x (B, C, T, H, W) and t_frames (B, T); x: latents at
+    t = ts[0] (noise, or noised source for SDEdit); ts: (S + 1,) decreasing from timesteps().
+    clean: (B, C, T, H, W) latents for the frames where clean_mask ((B, T) or (T,) bool) is
+    True: those frames are set from clean, seen by the model at t = 0 and returned
+    bit-identical. Returns x at t = ts[-1].
+    """
+    x, m5 = _clamp_clean(x, clean, clean_mask)
+    for i in range(len(ts) - 1):
+        t, t_next = float(ts[i]), float(ts[i + 1])
+        v = velocity(x, _frame_times(t, x, m5))
+        x0_pred = x - t * v
+        x = x + (t_next - t) * v
+        if m5 is not None:
+            x = torch.where(m5, clean.to(x.dtype), x)
+        if callback is not None:
+            callback(i, t_next, x, x0_pred)
+    return x
+
+
+def sample_heun(
+    velocity: VelocityFn,
+    x: Tensor,
+    ts: Tensor,
+    *,
+    clean: Tensor | None = None,
+    clean_mask: Tensor | None = None,
+    callback: Callback | None = None,
+) -> Tensor:
+    """Heun's second-order method (Karras et al. 2022, Algorithm 1 with no churn).
+
+    Same arguments as sample_euler. Two model calls per step, except the last step into
+    t = 0, which is Euler (the velocity at t = 0 is not needed).
+    """
+    x, m5 = _clamp_clean(x, clean, clean_mask)
+    for i in range(len(ts) - 1):
+        t, t_next = float(ts[i]), float(ts[i + 1])
+        v = velocity(x, _frame_times(t, x, m5))
+        x0_pred = x - t * v
+        x_euler = x + (t_next - t) * v
+        if t_next > 0:
+            if m5 is not None:
+                x_euler = torch.where(m5, clean.to(x.dtype), x_euler)
+            v2 = velocity(x_euler, _frame_times(t_next, x, m5))
+            x = x + (t_next - t) * 0.5 * (v + v2)
+        else:
+            x = x_euler
+        if m5 is not None:
+            x = torch.where(m5, clean.to(x.dtype), x)
+        if callback is not None:
+            callback(i, t_next, x, x0_pred)
+    return x

@@ -1,0 +1,168 @@
+"""Rectified-flow math: convention, schedules, masks, loss and samplers."""
+
+import pytest
+import torch
+
+from kinema import flow
+
+
+def _gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def test_interpolate_endpoints_and_per_frame_t():
+    g = _gen()
+    x0, eps = torch.randn(2, 3, 4, 5, 6, generator=g), torch.randn(2, 3, 4, 5, 6, generator=g)
+    t = torch.tensor([[0.0, 1.0, 0.5, 0.25], [1.0, 0.0, 0.0, 1.0]])
+    xt = flow.interpolate(x0, eps, t)
+    assert torch.equal(xt[0, :, 0], x0[0, :, 0])  # t = 0 is data
+    assert torch.equal(xt[0, :, 1], eps[0, :, 1])  # t = 1 is noise
+    torch.testing.assert_close(xt[0, :, 2], 0.5 * (x0[0, :, 2] + eps[0, :, 2]))
+    # the velocity target is d x_t / dt
+    dt = 1e-3
+    fd = (flow.interpolate(x0, eps, t + dt) - xt) / dt
+    torch.testing.assert_close(fd, flow.velocity_target(x0, eps), atol=1e-2, rtol=1e-2)
+
+
+def test_logit_normal_is_seeded_and_in_range():
+    a = flow.sample_logit_normal((1000,), _gen(1))
+    b = flow.sample_logit_normal((1000,), _gen(1))
+    assert torch.equal(a, b)
+    assert (a > 0).all() and (a < 1).all()
+    assert abs(a.median().item() - 0.5) < 0.05
+
+
+def test_shift_timesteps():
+    t = torch.linspace(0, 1, 11)
+    assert torch.allclose(flow.shift_timesteps(t, 1.0), t)
+    s = flow.shift_timesteps(t, 3.0)
+    assert s[0] == 0 and s[-1] == 1 and (s[1:-1] > t[1:-1]).all()  # pushed towards noise
+    torch.testing.assert_close(flow.shift_timesteps(flow.shift_timesteps(t, 2.0), 1.5), flow.shift_timesteps(t, 3.0))
+    assert flow.shift_for_tokens(1024, base_tokens=256) == pytest.approx(2.0)
+    assert flow.shift_for_tokens(256, base_tokens=256, base_shift=3.0) == pytest.approx(3.0)
+    with pytest.raises(ValueError, match="shift"):
+        flow.shift_timesteps(t, 0.0)
+
+
+def test_sample_frame_times_mixes_shared_and_independent():
+    t = flow.sample_frame_times(400, 5, _gen(2), p_independent=0.5)
+    assert t.shape == (400, 5) and (t > 0).all() and (t < 1).all()
+    shared = (t == t[:, :1]).all(dim=1)
+    assert 0.3 < shared.float().mean() < 0.7
+    assert flow.sample_frame_times(10, 5, _gen(3), p_independent=0.0).eq(
+        flow.sample_frame_times(10, 5, _gen(3), p_independent=0.0)[:, :1]).all()
+    assert torch.equal(flow.sample_frame_times(8, 4, _gen(4)), flow.sample_frame_times(8, 4, _gen(4)))
+
+
+def test_condition_masks():
+    assert flow.condition_mask(5, first=2).tolist() == [True, True, False, False, False]
+    assert flow.condition_mask(5, first=1, last=1).tolist() == [True, False, False, False, True]
+    assert flow.condition_mask(4, frames=(-1,)).tolist() == [False, False, False, True]
+    with pytest.raises(ValueError, match="fewer conditioning frames"):
+        flow.condition_mask(3, first=2, last=2)
+
+    m = flow.sample_condition_mask(500, 6, _gen(5))
+    assert m.shape == (500, 6) and m.dtype == torch.bool
+    assert (~m).any(dim=1).all()  # every clip keeps a noisy frame
+    assert (~m.any(dim=1)).float().mean() > 0.4  # "none" is the most common mode
+    first = flow.sample_condition_mask(50, 6, _gen(6), probs={"first": 1.0})
+    assert first[:, 0].all() and not first[:, -1].any()
+    # prefix-shaped: once a frame is noisy, all later ones are
+    assert (first[:, 1:] <= first[:, :-1]).all()
+    assert not flow.sample_condition_mask(4, 1, _gen(7), probs={"first": 1.0}).any()
+    with pytest.raises(ValueError, match="choose from"):
+        flow.sample_condition_mask(2, 4, _gen(), probs={"middle": 1.0})
+
+
+def test_flow_loss_masks_frames_in_fp32():
+    g = _gen(8)
+    x0, eps = torch.randn(2, 3, 4, 2, 2, generator=g), torch.randn(2, 3, 4, 2, 2, generator=g)
+    v = (eps - x0).clone()
+    v[:, :, 0] += 10.0  # a wrong prediction on frame 0 only
+    mask = torch.ones(2, 4, dtype=torch.bool)
+    assert flow.flow_loss(v, x0, eps, mask) > 1
+    mask[:, 0] = False
+    assert flow.flow_loss(v, x0, eps, mask) == 0
+    assert flow.flow_loss(v.bfloat16(), x0, eps, mask).dtype == torch.float32
+    empty = torch.zeros(2, 4, dtype=torch.bool)
+    vp = v.clone().requires_grad_()
+    loss = flow.flow_loss(vp, x0, eps, empty)
+    loss.backward()
+    assert loss == 0 and vp.grad is not None
+
+
+def test_timesteps_schedule():
+    ts = flow.timesteps(10)
+    assert ts.shape == (11,) and ts[0] == 1 and ts[-1] == 0 and (ts[1:] < ts[:-1]).all()
+    sd = flow.timesteps(5, shift=3.0, start=0.6)
+    assert sd[0].item() == pytest.approx(0.6) and sd[-1] == 0
+    with pytest.raises(ValueError, match="num_steps"):
+        flow.timesteps(0)
+
+
+def _straight_field(x0: torch.Tensor):
+    """Exact velocity of the flow to a single point x0: v = (x_t - x0) / t (linear in x)."""
+    def velocity(x, t):
+        return (x - x0) / t[:, None, :, None, None]
+    return velocity
+
+
+@pytest.mark.parametrize("sampler", [flow.sample_euler, flow.sample_heun])
+@pytest.mark.parametrize("shift", [1.0, 3.0])
+def test_samplers_exact_on_straight_field(sampler, shift):
+    g = _gen(9)
+    x0 = torch.randn(2, 3, 4, 4, 4, generator=g, dtype=torch.float64)
+    x1 = torch.randn(2, 3, 4, 4, 4, generator=g, dtype=torch.float64)
+    out = sampler(_straight_field(x0), x1, flow.timesteps(7, shift=shift))
+    torch.testing.assert_close(out, x0, atol=1e-10, rtol=1e-10)
+    # SDEdit: start at t = strength on the straight path, land on the same point
+    xs = flow.interpolate(x0, x1, torch.full((2, 4), 0.4, dtype=torch.float64))
+    torch.testing.assert_close(sampler(_straight_field(x0), xs, flow.timesteps(3, start=0.4)), x0)
+
+
+def test_heun_beats_euler_on_gaussian_field():
+    # data N(mu, s^2), noise N(0, 1): the marginal velocity is linear in x and the ODE
+    # maps x1 to mu + s (x1) (closed form), so the solvers' errors are measurable.
+    mu, s = 2.0, 0.5
+
+    def velocity(x, t):
+        t = t[:, None, :, None, None].double()
+        var = (1 - t) ** 2 * s**2 + t**2
+        # E[eps - x0 | x_t] for jointly Gaussian (x0, eps)
+        return -mu + ((t - (1 - t) * s**2) / var) * (x - (1 - t) * mu)
+
+    x1 = torch.randn(1, 1, 1, 8, 8, generator=_gen(10), dtype=torch.float64)
+    exact = mu + s * x1
+    ts = flow.timesteps(8)
+    err_e = (flow.sample_euler(velocity, x1, ts) - exact).abs().max()
+    err_h = (flow.sample_heun(velocity, x1, ts) - exact).abs().max()
+    assert err_h < err_e / 5
+
+
+@pytest.mark.parametrize("sampler", [flow.sample_euler, flow.sample_heun])
+def test_clean_frames_come_back_bit_identical(sampler):
+    g = _gen(11)
+    x = torch.randn(2, 4, 5, 3, 3, generator=g)
+    clean = torch.randn(2, 4, 5, 3, 3, generator=g)
+    mask = flow.condition_mask(5, first=1, last=2)
+    seen = []
+
+    def velocity(x, t):
+        seen.append(t.clone())
+        return torch.sin(3 * x) + 0.7  # anything, nonzero on clean frames too
+
+    steps = []
+    out = sampler(velocity, x, flow.timesteps(4, shift=2.0), clean=clean, clean_mask=mask,
+                  callback=lambda i, t, xi, x0p: steps.append(i))
+    assert torch.equal(out[:, :, mask], clean[:, :, mask])
+    assert not torch.equal(out[:, :, ~mask], x[:, :, ~mask])
+    assert all((tf[:, mask] == 0).all() and (tf[:, ~mask] > 0).all() for tf in seen)
+    assert steps == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="clean="):
+        sampler(velocity, x, flow.timesteps(2), clean_mask=mask)
+
+
+def test_guided_velocity():
+    c, u = torch.ones(3), torch.zeros(3)
+    assert torch.equal(flow.guided_velocity(c, u, 1.0), c)
+    assert torch.equal(flow.guided_velocity(c, u, 5.0), 5 * c)
