@@ -6,6 +6,9 @@ Measures, in one run: the bf16 matmul peak (4096^3 GEMMs), DiT_S forward+backwar
 latents (8, 9, 16, 16) -> 576 tokens per clip, and, if diffusers is importable, diffusers'
 WanTransformer3DModel of the same width, depth and token count. FLOPs are counted
 analytically (6 * per-token params * tokens + attention), not by a profiler.
+
+On a CPU shared with other jobs, --threads 1 can be several times faster than the default:
+OpenMP threads that wait at barriers for a descheduled sibling stall every elementwise op.
 """
 
 from __future__ import annotations
