@@ -1,0 +1,108 @@
+"""Wall time and memory of text-to-video generation, model load included.
+
+Run: python benchmarks/bench_generate.py [--model DIR] [--seconds 2 10 60] [--steps N] [--threads T]
+
+Each length runs in a fresh process so its peak RSS is its own. Without --model, a randomly
+initialised model of the default architecture is used: speed and memory do not depend on
+the weights. Prints, per length: load time, denoising steps and seconds per step, VAE
+decode time, total wall time, wall time per output second and peak RSS; then the ratios
+that the targets are stated in (RSS at the longest vs the shortest length; time per output
+second, which is constant when generation is linear in length).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+
+
+def child(args: argparse.Namespace) -> None:
+    import resource
+    import time
+
+    t0 = time.perf_counter()
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from kinema.pipeline import KinemaPipeline
+
+    if args.model:
+        pipe = KinemaPipeline.from_pretrained(args.model)
+    else:
+        from kinema.models.dit import DiT, DiTConfig
+        from kinema.models.text import NullText, TextEncoder
+        from kinema.models.vae import VAE_FAST, VideoVAE
+        from kinema.pipeline import SampleConfig
+
+        torch.manual_seed(0)
+        te = TextEncoder()
+        dit = DiT(DiTConfig(in_channels=VAE_FAST.latent_channels, hidden_size=256, depth=8, num_heads=4,
+                            text_dim=te.dim))
+        pipe = KinemaPipeline(VideoVAE(VAE_FAST), dit, te, NullText(te.dim), SampleConfig())
+    t_load = time.perf_counter() - t0
+
+    # time the VAE decode separately by wrapping it
+    decode_time = [0.0]
+    original = pipe.vae.decode
+
+    def timed_decode(*a, **k):
+        s = time.perf_counter()
+        out = original(*a, **k)
+        decode_time[0] += time.perf_counter() - s
+        return out
+
+    pipe.vae.decode = timed_decode
+    steps = [0]
+    t1 = time.perf_counter()
+    video = pipe("a red ball bounces on the floor", seconds=args.seconds, num_inference_steps=args.steps,
+                 seed=0, callback=lambda i, n: steps.__setitem__(0, i))
+    t_gen = time.perf_counter() - t1
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({
+        "seconds": args.seconds, "frames": video.num_frames, "load_s": t_load, "generate_s": t_gen,
+        "steps": steps[0], "s_per_step": (t_gen - decode_time[0]) / max(steps[0], 1),
+        "decode_s": decode_time[0], "total_s": t_load + t_gen, "peak_rss_mb": rss_mb,
+        "threads": torch.get_num_threads(),
+    }))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default=None, help="model folder (default: random weights, default architecture)")
+    p.add_argument("--seconds", type=float, nargs="+", default=[2.0, 10.0, 60.0])
+    p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        args.seconds = args.seconds[0]
+        return child(args)
+
+    rows = []
+    for s in args.seconds:
+        cmd = [sys.executable, __file__, "--child", "--seconds", str(s), "--threads", str(args.threads)]
+        if args.model:
+            cmd += ["--model", args.model]
+        if args.steps:
+            cmd += ["--steps", str(args.steps)]
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        if out.returncode:
+            sys.exit(out.stderr)
+        row = json.loads(out.stdout.strip().splitlines()[-1])
+        rows.append(row)
+        print(f"{s:5.1f} s ({row['frames']} frames): load {row['load_s']:.1f} s, {row['steps']} steps x "
+              f"{row['s_per_step']:.2f} s, decode {row['decode_s']:.2f} s, total {row['total_s']:.1f} s, "
+              f"{row['generate_s'] / s:.2f} s per output second, peak RSS {row['peak_rss_mb']:.0f} MB "
+              f"({row['threads']} threads)", flush=True)
+    if len(rows) > 1:
+        a, b = rows[0], rows[-1]
+        print(f"peak RSS {b['seconds']:g} s / {a['seconds']:g} s: {b['peak_rss_mb'] / a['peak_rss_mb']:.2f}")
+        per = [r["generate_s"] / r["seconds"] for r in rows]
+        print(f"time per output second, longest / shortest: {per[-1] / per[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
