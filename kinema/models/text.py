@@ -86,7 +86,9 @@ def _resolve_path(cfg: TextEncoderConfig) -> Path:
 def _load_encoder(path: Path) -> tuple[nn.Module, object]:
     """(model, tokenizer) from a local folder; one if/elif over the supported families."""
     from transformers import AutoConfig, AutoModel, AutoTokenizer, CLIPTextModel, T5EncoderModel
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # a per-tensor "Loading weights" bar on every load is noise
     config = AutoConfig.from_pretrained(path, local_files_only=True)
     kind = config.model_type
     if kind in ("t5", "mt5", "umt5"):
