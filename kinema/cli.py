@@ -200,9 +200,36 @@ def cmd_edit(args) -> None:
 
 
 def cmd_train(args) -> None:
+    if args.kind == "clip":  # the video-text model of the evaluation has its own trainer
+        from kinema.eval.clip import train_clip_from_cli
+
+        train_clip_from_cli(args.config, args.set or [], args.resume)
+        return
     from kinema.train import train_from_cli
 
     train_from_cli(args.kind, args.config, args.set or [], args.resume)
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+def cmd_eval(args) -> None:
+    if args.video is not None:  # one video: print its scores
+        if not args.prompt:
+            raise UsageError("--video needs --prompt \"the text it was generated from\"")
+        from kinema.eval.run import score_one
+
+        score_one(args.video, args.prompt)
+        return
+    if args.out is None:
+        raise UsageError("pass --out DIR for the report (or --video FILE --prompt TEXT to score one video)")
+    if args.model is not None and not Path(args.model).is_dir():
+        raise UsageError(f"model folder {args.model!r} does not exist; pass a folder written by save_pretrained")
+    from kinema.eval.run import evaluate_model
+
+    evaluate_model(args.model, args.out, split=args.split, num=args.num, seeds=args.seeds, steps=args.steps,
+                   clip_model=args.clip)
+    print(f"report: {Path(args.out) / 'report.md'}")
 
 
 # ---------------------------------------------------------------- parser
@@ -268,6 +295,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field (repeatable)")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate a model against the world (or score one video)")
+    p.add_argument("--model", default=None, help="model folder (default: the shipped model)")
+    p.add_argument("--out", default=None, help="report folder: report.md, report.json, plots, videos")
+    p.add_argument("--split", default="id", choices=["id", "ood", "combo", "all"])
+    p.add_argument("--num", type=int, default=200, help="prompts per split")
+    p.add_argument("--seeds", type=int, default=1, help="videos per prompt")
+    p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
+    p.add_argument("--clip", default=None, help="video-text model folder (kinema train clip) for CLIP score and FVD")
+    p.add_argument("--video", default=None, help="score this one video instead (needs --prompt)")
+    p.add_argument("--prompt", default=None, help="the prompt --video was generated from")
+    p.set_defaults(func=cmd_eval)
     return parser
 
 

@@ -1,0 +1,205 @@
+"""Evaluate a model folder end to end: `evaluate_model(model_dir, out_dir)` and, for one
+video, `score_one(video_path, prompt)`.
+
+Steps of evaluate_model: prompts of each split (sample_prompt(split, i)) -> per prompt and
+seed, three videos at the model's size and fps, 2 s long (FVD_FRAMES frames at 16 fps):
+the model's, the ceiling's (the simulator's own video of the prompt) and the baseline's
+(an unrelated world clip) -> evaluate_video on each -> optional video-text score and FVD
+with a trained video-text model -> report.aggregate per row -> report.write_report.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from kinema.eval.evaluate import evaluate_file, evaluate_video
+from kinema.eval.report import aggregate, scores_table, write_report
+from kinema.world.splits import SPLITS, sample_prompt
+
+EVAL_SECONDS = 2.0  # every scored clip is 2 s: the training length and the FVD protocol's
+BASELINE_SEED_OFFSET = 1_000_000  # baseline and FVD reference scenes: seeds no prompt uses
+REFERENCE_SEED_OFFSET = 2_000_000
+NUM_SHEET = 6  # samples on each best / worst contact sheet
+
+
+def _score(frames: np.ndarray, fps: float, prompt: str) -> dict:
+    try:
+        return evaluate_video(frames, fps, prompt)
+    except ValueError as e:  # a video the parser cannot read is a failure, not a crash of the run
+        return {"error": str(e)}
+
+
+def _world_clip(split: str, seed: int, fps: float, width: int, height: int) -> np.ndarray:
+    from kinema.world.render import render_scene
+    from kinema.world.splits import sample_scene
+
+    return render_scene(sample_scene(split, seed, fps=fps, seconds=EVAL_SECONDS, width=width, height=height))[0]
+
+
+def _ceiling_clip(prompt: str, seed: int, split: str, fps: float, width: int, height: int) -> np.ndarray | None:
+    """The simulator's own video of the prompt, or None when no scene realises it."""
+    from kinema.world.prompts import scene_from_prompt
+    from kinema.world.render import render_scene
+
+    try:
+        spec = scene_from_prompt(prompt, seed, fps=fps, seconds=EVAL_SECONDS, width=width, height=height, split=split)
+    except (ValueError, RuntimeError):
+        return None
+    return render_scene(spec)[0]
+
+
+def _splits(split: str) -> tuple[str, ...]:
+    if split == "all":
+        return SPLITS
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)} or all")
+    return (split,)
+
+
+def evaluate_model(
+    model_dir: str | os.PathLike | None,
+    out_dir: str | os.PathLike,
+    *,
+    split: str = "id",
+    num: int = 200,
+    seeds: int = 1,
+    steps: int | None = None,
+    clip_model: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> dict:
+    """Generate, score and report; returns the report dict (also out_dir/report.json).
+
+    model_dir: a folder written by KinemaPipeline.save_pretrained (None: the shipped model).
+    split: id | ood | combo | all. num: prompts per split; seeds: videos per prompt (seed
+    0..seeds-1). steps: denoising steps (None: the model's default). clip_model: a folder
+    written by `kinema train clip`, for the video-text score and FVD of every row.
+    """
+    from tqdm.auto import tqdm
+
+    from kinema.pipeline import KinemaPipeline
+    from kinema.video import save_contact_sheet, write_video
+
+    # 1. check inputs, load models
+    splits = _splits(split)
+    if not isinstance(num, int) or num < 1 or not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"num and seeds must be integers >= 1, got num={num!r}, seeds={seeds!r}")
+    if steps is not None and steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    pipe = KinemaPipeline.from_pretrained(model_dir)
+    clip = None
+    if clip_model is not None:
+        from kinema.eval.clip import load_clip_model
+
+        clip = load_clip_model(clip_model)
+    cfg = pipe.config
+    fps, width, height = cfg.fps, cfg.width, cfg.height
+    out = Path(out_dir)
+    (out / "videos").mkdir(parents=True, exist_ok=True)
+
+    report = {"model": str(model_dir) if model_dir is not None else "default",
+              "settings": {"splits": "+".join(splits), "num": num, "seeds": seeds, "steps": steps or cfg.num_inference_steps,
+                           "size": f"{width}x{height}", "fps": fps, "seconds": EVAL_SECONDS,
+                           "clip_model": str(clip_model) if clip_model else None},
+              "splits": {}}
+    t0 = time.monotonic()
+    for s in splits:
+        # 2. the three videos of every (prompt, seed), scored as they come
+        records = {r: [] for r in ("model", "ceiling", "baseline")}
+        feats = {r: [] for r in records}
+        bar = tqdm(total=num * seeds, desc=f"evaluating ({s})", unit="video", disable=not progress, file=sys.stderr)
+        for i in range(num):
+            prompt = sample_prompt(s, i)
+            for k in range(seeds):
+                video = pipe(prompt, seconds=EVAL_SECONDS, seed=k, num_inference_steps=steps)
+                name = f"{s}_{i:04d}_s{k}.mp4"
+                write_video(out / "videos" / name, video.frames, video.fps)
+                clips = {"model": video.frames,
+                         "ceiling": _ceiling_clip(prompt, k, s, fps, width, height),
+                         "baseline": _world_clip("id", BASELINE_SEED_OFFSET + i * seeds + k, fps, width, height)}
+                for r, frames in clips.items():
+                    rec = {"prompt": prompt, "split": s, "index": i, "seed": k}
+                    if frames is None:
+                        rec["scores"] = {"error": "no simulated scene realises this prompt"}
+                    else:
+                        rec["scores"] = _score(frames, video.fps if r == "model" else fps, prompt)
+                        if clip is not None:
+                            _clip_scores(clip, frames, prompt, rec, feats[r])
+                    if r == "model":
+                        rec["video"] = f"videos/{name}"
+                    records[r].append(rec)
+                bar.update(1)
+                bar.set_postfix(adherence=f"{np.nanmean([_overall(r) for r in records['model']]):.2f}")
+        bar.close()
+
+        # 3. aggregate; FVD against world clips of the training distribution
+        result = {"rows": {r: aggregate(v) for r, v in records.items()}, "samples": records}
+        if clip is not None:
+            result["fvd"] = _fvd_rows(clip, feats, fps, width, height, progress)
+        report["splits"][s] = result
+
+        # 4. contact sheets of the model's best and worst samples (by overall adherence)
+        order = sorted(range(len(records["model"])), key=lambda j: _overall(records["model"][j]))
+        for tag, pick in (("worst", order[:NUM_SHEET]), ("best", order[::-1][:NUM_SHEET])):
+            videos = [_read_frames(out / records["model"][j]["video"]) for j in pick]
+            labels = [f"{_overall(records['model'][j]):.2f} {records['model'][j]['prompt']}"[:60] for j in pick]
+            save_contact_sheet(out / f"{tag}_{s}.png", videos, labels=labels, max_frames=8, scale=max(1, 96 // height))
+    report["settings"]["seconds_taken"] = round(time.monotonic() - t0, 1)
+
+    # 5. write
+    json_path, md_path = write_report(report, out)
+    if progress:
+        print(f"wrote {json_path} and {md_path}", file=sys.stderr)
+    return report
+
+
+def _read_frames(path: Path) -> np.ndarray:
+    from kinema.video import read_video
+
+    return read_video(path)[0]
+
+
+def _overall(rec: dict) -> float:
+    v = rec["scores"].get("adherence", {}).get("overall", np.nan)
+    return 0.0 if "error" in rec["scores"] else float(v)
+
+
+def _clip_scores(clip, frames: np.ndarray, prompt: str, rec: dict, feats: list) -> None:
+    from kinema.eval.clip import features, similarity
+
+    if len(frames) < clip.cfg.num_frames:
+        return
+    rec["clip_score"] = float(similarity(clip, [frames], [prompt])[0, 0])
+    feats.append(features(clip, [frames])[0])
+
+
+def _fvd_rows(clip, feats: dict, fps: float, width: int, height: int, progress: bool) -> dict:
+    """FVD of every row against world clips, and the real-vs-real floor, all with the same N."""
+    from kinema.eval.clip import FVD_NUM_CLIPS, features, frechet_distance
+
+    n = min(FVD_NUM_CLIPS, *(len(f) for f in feats.values()))
+    if n < 2:
+        return {}
+    # two disjoint reference sets of world clips (the floor compares them with each other)
+    ref = [_world_clip("id", REFERENCE_SEED_OFFSET + j, fps, width, height) for j in range(2 * n)]
+    fa, fb = features(clip, ref[:n]), features(clip, ref[n:])
+    out = {"n": n, "floor": frechet_distance(fa, fb)}
+    for r, f in feats.items():
+        out[r] = frechet_distance(np.stack(f[:n]), fa)
+    if n < FVD_NUM_CLIPS and progress:
+        print(f"note: FVD uses N={n} clips per set (the protocol's {FVD_NUM_CLIPS} needs --num x --seeds >= "
+              f"{FVD_NUM_CLIPS}); compare it only with numbers of the same N", file=sys.stderr)
+    return out
+
+
+def score_one(video_path: str | os.PathLike, prompt: str, *, show: bool = True) -> dict:
+    """evaluate_file(video_path, prompt), printed as a per-attribute table when show."""
+    scores = evaluate_file(video_path, prompt)
+    if show:
+        print(f"{video_path}: {prompt!r}")
+        print(scores_table(scores))
+    return scores

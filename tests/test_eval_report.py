@@ -1,0 +1,79 @@
+"""evaluate_model end to end on a tiny random pipeline (report files, ceiling above baseline),
+the per-value audit, and `kinema eval` on good and bad input."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from kinema.cli import main
+from kinema.eval.report import aggregate, per_value_accuracy
+from kinema.models.dit import DiT, DiTConfig
+from kinema.models.text import NullText, TextEncoder
+from kinema.models.vae import VAE_TINY, VideoVAE
+from kinema.pipeline import KinemaPipeline, SampleConfig
+
+TINY_SAMPLE = SampleConfig(num_inference_steps=1, window_frames=33, context_frames=5,
+                           buckets=((32, 32),), width=32, height=32, seconds=2.0)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    torch.manual_seed(0)
+    text = TextEncoder()
+    vae = VideoVAE(VAE_TINY)
+    dit = DiT(DiTConfig(in_channels=VAE_TINY.latent_channels, hidden_size=32, depth=1, num_heads=2, text_dim=text.dim))
+    folder = tmp_path_factory.mktemp("tiny") / "model"
+    KinemaPipeline(vae, dit, text, NullText(text.dim), TINY_SAMPLE).save_pretrained(folder)
+    return folder
+
+
+def _rec(prompt, colour):
+    return {"prompt": prompt, "scores": {"adherence": {"colour": colour, "overall": colour},
+                                         "physics": {}, "consistency": {}}}
+
+
+def test_per_value_audit_flags_a_biased_colour():
+    recs = [_rec("a red ball falls", 1.0)] * 5 + [_rec("a blue ball falls", 0.0)] * 5
+    audit = per_value_accuracy(recs)["colour"]
+    assert audit["best"] == "red" and audit["worst"] == "blue"
+    assert audit["spread"] == 1.0 and not audit["within_target"]
+    fair = per_value_accuracy([_rec("a red ball falls", 1.0), _rec("a blue ball falls", 1.0)])["colour"]
+    assert fair["within_target"] and fair["spread"] == 0.0
+    agg = aggregate(recs + [{"prompt": "a red ball", "scores": {"error": "too short"}}])
+    assert agg["errors"] == 1 and agg["adherence"]["overall"]["mean"] == pytest.approx(5 / 11)
+
+
+def test_evaluate_model_writes_the_report(model_dir, tmp_path):
+    from kinema.eval.run import evaluate_model
+
+    out = tmp_path / "report"
+    report = evaluate_model(model_dir, out, num=2, progress=False)
+    for name in ("report.json", "report.md", "adherence_id.png", "per_value_id.png", "best_id.png", "worst_id.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert json.loads((out / "report.json").read_text())["settings"]["num"] == 2
+    rows = report["splits"]["id"]["rows"]
+    assert rows["ceiling"]["adherence"]["colour"]["mean"] > rows["baseline"]["adherence"]["colour"]["mean"]
+    assert rows["model"]["num"] == 2
+    md = (out / "report.md").read_text()
+    assert "| attribute | model | ceiling | baseline |" in md and "Bias audit" in md
+
+
+def test_cli_eval_video_prints_scores(tmp_path, capsys):
+    out = tmp_path / "ball.mp4"
+    assert main(["world", "render", "a red ball bounces", "-o", str(out), "--size", "64x64"]) == 0
+    capsys.readouterr()
+    assert main(["eval", "--video", str(out), "--prompt", "a red ball bounces"]) == 0
+    text = capsys.readouterr().out
+    assert "adherence:" in text and "colour" in text and "1.000" in text
+
+
+def test_cli_eval_bad_input_exits_2(tmp_path, capsys):
+    assert main(["eval", "--model", str(tmp_path / "missing"), "--out", str(tmp_path / "r")]) == 2
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video at all")
+    assert main(["eval", "--video", str(bad), "--prompt", "a red ball"]) == 2
+    assert main(["eval", "--video", str(tmp_path / "none.mp4"), "--prompt", "a red ball"]) == 2
+    assert main(["eval", "--video", str(bad)]) == 2
+    assert "error" in capsys.readouterr().err
