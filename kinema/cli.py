@@ -225,10 +225,12 @@ def cmd_eval(args) -> None:
         raise UsageError("pass --out DIR for the report (or --video FILE --prompt TEXT to score one video)")
     if args.model is not None and not Path(args.model).is_dir():
         raise UsageError(f"model folder {args.model!r} does not exist; pass a folder written by save_pretrained")
+    from kinema.eval.clip import DEFAULT_CLIP_DIR
     from kinema.eval.run import evaluate_model
 
+    clip = args.clip if args.clip is not None else (str(DEFAULT_CLIP_DIR) if DEFAULT_CLIP_DIR.is_dir() else None)
     evaluate_model(args.model, args.out, split=args.split, num=args.num, seeds=args.seeds, steps=args.steps,
-                   clip_model=args.clip)
+                   clip_model=clip)
     print(f"report: {Path(args.out) / 'report.md'}")
 
 
@@ -303,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num", type=int, default=200, help="prompts per split")
     p.add_argument("--seeds", type=int, default=1, help="videos per prompt")
     p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
-    p.add_argument("--clip", default=None, help="video-text model folder (kinema train clip) for CLIP score and FVD")
+    p.add_argument("--clip", default=None, help="video-text model folder (kinema train clip) for CLIP score and FVD; default: the shipped one")
     p.add_argument("--video", default=None, help="score this one video instead (needs --prompt)")
     p.add_argument("--prompt", default=None, help="the prompt --video was generated from")
     p.set_defaults(func=cmd_eval)

@@ -187,6 +187,10 @@ def info_nce(v: torch.Tensor, u: torch.Tensor, logit_scale: torch.Tensor) -> tor
     return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
 
 
+# The shipped video-text model (see kinema/assets/clip/CARD.md for its recipe and figures).
+DEFAULT_CLIP_DIR = Path(__file__).resolve().parent.parent / "assets" / "clip"
+
+
 def load_clip_model(path: str | os.PathLike) -> VideoTextModel:
     """A model folder written by train_clip (config.json + model.safetensors), in eval mode."""
     from kinema.checkpoint import load_part
