@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Reproduces the shipped default model from scratch: world dataset -> VAE -> latent cache -> DiT
+# -> export into kinema/assets/default. Every stage is resumable: re-running this script after an
+# interruption continues where it stopped (the dataset skips finished clips, training resumes
+# from its last checkpoint).
+#
+#   bash scripts/train_default.sh            # CPU: hours; see MODEL_CARD.md for measured times
+#
+# One OpenMP thread per process is faster than two on a shared 2-core CPU; on a free machine
+# set THREADS=2. Under torchrun the same configs train with DDP.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+THREADS=${THREADS:-1}
+DATA=${DATA:-data/world-id}
+
+kinema world dataset --out "$DATA" --num 5160 --buckets --workers 2
+
+vae_args=(--config default-vae --set data="$DATA" --set output_dir=runs/vae --set model=fast
+          --set num_frames=9 --set batch_size=8 --set total_steps=1500 --set warmup_steps=100 --set lr=5e-4
+          --set sample_every=250 --set checkpoint_every=100 --set checkpoint_minutes=5 --set num_workers=1)
+if [ ! -f runs/vae/export/model_index.json ]; then
+  resume=(); [ -d runs/vae/checkpoint ] && resume=(--resume)
+  OMP_NUM_THREADS=$THREADS kinema train vae "${vae_args[@]}" "${resume[@]}"
+fi
+
+dit_args=(--config default-dit --set data="$DATA" --set output_dir=runs/dit --set vae=runs/vae/export
+          --set total_steps=8000 --set warmup_steps=300 --set sample_every=500 --set checkpoint_every=250
+          --set checkpoint_minutes=10 --set num_workers=0)
+resume=(); [ -d runs/dit/checkpoint ] && resume=(--resume)
+OMP_NUM_THREADS=$THREADS kinema train dit "${dit_args[@]}" "${resume[@]}"
+
+rm -rf kinema/assets/default
+cp -r runs/dit/export kinema/assets/default
+echo "default model exported to kinema/assets/default"
