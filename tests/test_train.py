@@ -227,3 +227,13 @@ def test_ddp_step_equals_single_process(vae_export, tmp_path):
     for k in a:
         close = torch.isclose(a[k], b[k], atol=1e-6, rtol=1e-4)
         assert close.float().mean() > 0.99 and (a[k] - b[k]).abs().max() <= 2 * lr + 1e-6, k
+
+
+def test_ema_decay_warms_up_then_caps():
+    from kinema.train import ema_decay_at
+
+    assert ema_decay_at(0, 0.999) == pytest.approx(0.1)
+    assert ema_decay_at(90, 0.999) == pytest.approx(0.91)
+    assert ema_decay_at(100_000, 0.999) == 0.999
+    decays = [ema_decay_at(s, 0.999) for s in range(0, 5000, 50)]
+    assert decays == sorted(decays)
