@@ -760,7 +760,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
             rate = tokens_since_log / max(now - t_log, 1e-9)
             elapsed = now - t_start
             eta = elapsed / (step - start_step) * (cfg.total_steps - step)
-            rec = {"step": step, "loss": loss.detach().item(), **{f"loss_{k}": float(v) for k, v in parts.items() if k not in ("total", "flow")},
+            rec = {"step": step, "loss": loss.detach().item(), **{f"loss_{k}": float(v.detach()) for k, v in parts.items() if k not in ("total", "flow")},
                    "lr": lr, "grad_norm": grad_norm.item(), "tokens_per_s": rate, "elapsed_s": elapsed,
                    "epoch": epoch, "skipped_clips": skipped_total}
             records.append(rec)
