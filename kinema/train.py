@@ -24,11 +24,9 @@ import hashlib
 import json
 import math
 import os
-import shutil
-import sys
 import time
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -437,11 +435,9 @@ def _find_vae_part(path: str) -> Path:
 
 
 def _plot_losses(records: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
+    from kinema.plots import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     steps = [r["step"] for r in records]
     fig, ax = plt.subplots(figsize=(7, 4))
     keys = [k for k in records[-1] if k.startswith("loss")]
@@ -452,10 +448,7 @@ def _plot_losses(records: list[dict[str, Any]], path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path)
 
 
 def _fmt_time(seconds: float) -> str:

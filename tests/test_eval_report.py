@@ -3,7 +3,6 @@ the per-value audit, and `kinema eval` on good and bad input."""
 
 import json
 
-import numpy as np
 import pytest
 import torch
 

@@ -132,7 +132,7 @@ def test_tiny_vae_trains(vae_export, data):
 
 
 def test_tiny_dit_trains_and_exports_a_pipeline(vae_export, data, tmp_path):
-    cfg = tiny("dit", data, tmp_path, vae=str(vae_export), total_steps=12, sample_every=12, lr=1e-2)
+    cfg = tiny("dit", data, tmp_path, vae=str(vae_export), total_steps=12, sample_every=12, lr=3e-3)
     export = train(cfg)
     assert len(losses(tmp_path)) == 6 and (tmp_path / "loss.png").is_file()
     assert list((tmp_path / "samples").glob("*.mp4")) and list((tmp_path / "samples").glob("*.png"))

@@ -17,7 +17,6 @@ from kinema.eval.parser import Tracks, select_tracks
 from kinema.eval.physics import floor_line_px, track_events, world_tracks
 from kinema.world.motion import Motion, describe_motion
 from kinema.world.prompts import PromptConstraints
-from kinema.world.spec import WORLD_WIDTH
 
 MIN_TRACK_FRACTION = 0.1  # tracks seen in fewer frames than this are flicker, not objects
 FLOOR_TOUCH_PX = 1.5  # bbox bottom within this of the floor line counts as floor contact

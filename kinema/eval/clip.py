@@ -34,6 +34,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from kinema.train import lr_at  # the same warmup + cosine schedule as the generators
+
 FVD_NUM_CLIPS = 256  # clips per set: the Frechet distance is biased by N, so N is fixed
 FVD_FRAMES = 33  # 2 s at 16 fps, the training clip length
 CAPTION_LEVELS = ("short", "medium", "detailed")
@@ -304,21 +306,10 @@ def _batch_video(videos: np.ndarray, idx: torch.Tensor, shift: int, g: torch.Gen
     return x
 
 
-def lr_at(step: int, cfg: ClipConfig) -> float:
-    """Linear warmup, then cosine decay to min_lr at total_steps."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    p = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.total_steps - cfg.warmup_steps))
-    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * p))
-
-
 def _plot_losses(records: list[dict], path: Path) -> None:
-    import matplotlib
+    from kinema.plots import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = pyplot().subplots(figsize=(7, 4))
     ax.plot([r["step"] for r in records if "loss" in r], [r["loss"] for r in records if "loss" in r], lw=1, label="InfoNCE")
     ev = [r for r in records if "top1" in r]
     if ev:
@@ -333,10 +324,7 @@ def _plot_losses(records: list[dict], path: Path) -> None:
     ax.legend(loc="upper left", fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path)
 
 
 def _evaluate_holdout(model: VideoTextModel, videos: np.ndarray, captions: list[dict]) -> dict:
@@ -356,7 +344,6 @@ def _evaluate_holdout(model: VideoTextModel, videos: np.ndarray, captions: list[
 def train_clip(cfg: ClipConfig, *, resume: bool = False, progress: bool = True) -> Path:
     """Train the video-text model on cfg.data; returns cfg.output_dir (config.json +
     model.safetensors, log.jsonl, loss.png, train_state.pt)."""
-    from kinema.checkpoint import save_part
 
     # 1. setup: threads (restored on return), seeds, folders
     threads = torch.get_num_threads()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 
 from kinema.eval.adherence import real_tracks, score_adherence
 from kinema.eval.consistency import score_consistency

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from kinema.eval.parser import AREA_PER_R2, Tracks
+from kinema.eval.parser import Tracks
 from kinema.world.render import pixel_to_world, world_to_pixel
 from kinema.world.sim import Event, simulate
 from kinema.world.spec import DEFAULT_GRAVITY, FLOOR_Y, WORLD_WIDTH, ObjectSpec, SceneSpec

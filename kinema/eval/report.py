@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from kinema.eval.stats import bootstrap_ci
+from kinema.plots import pyplot, save_figure
 from kinema.world.prompts import parse_prompt
 
 ADHERENCE_KEYS = ("overall", "count", "colour", "shape", "size", "motion", "direction", "camera", "background")
@@ -155,25 +156,9 @@ def split_markdown(split: str, rows: dict, extra: dict) -> str:
 
 # ----------------------------------------------------------------------------- plots
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    _plt().close(fig)
-    os.replace(tmp, path)
-
-
 def plot_adherence(rows: dict, path: Path, title: str) -> None:
     """Grouped bars per attribute, one per row, with 95% CI whiskers."""
-    plt = _plt()
+    plt = pyplot()
     names = [r for r in ROWS if r in rows]
     attrs = [a for a in ADHERENCE_KEYS if any(rows[r]["adherence"].get(a) for r in names)]
     fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(attrs) + 2), 4))
@@ -190,12 +175,12 @@ def plot_adherence(rows: dict, path: Path, title: str) -> None:
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_per_value(rows: dict, path: Path, title: str) -> None:
     """Per-value accuracy of each audited attribute (model and ceiling), dashed: the model's mean."""
-    plt = _plt()
+    plt = pyplot()
     names = [r for r in ("model", "ceiling") if r in rows]
     attrs = [a for a in AUDITED if any(a in rows[r]["per_value"] for r in names)]
     fig, axes = plt.subplots(1, max(1, len(attrs)), figsize=(4 * max(1, len(attrs)), 3.5), squeeze=False)
@@ -215,7 +200,7 @@ def plot_per_value(rows: dict, path: Path, title: str) -> None:
     axes[0][0].legend(fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def write_report(report: dict, out_dir: str | os.PathLike) -> tuple[Path, Path]:

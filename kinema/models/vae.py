@@ -16,7 +16,6 @@ the DiT sees latents normalised by `latents_to_dit` with the config's latent_mea
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 

@@ -16,14 +16,14 @@ import itertools
 import re
 import warnings
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from kinema.world.captions import caption_scene
 from kinema.world.motion import MOTION_VERBS, scene_motions
 from kinema.world.sim import simulate
-from kinema.world.spec import BACKGROUNDS, CAMERAS, COLOURS, SHAPES, SIZES, CameraSpec, ObjectSpec, SceneSpec
+from kinema.world.spec import BACKGROUNDS, COLOURS, SHAPES, SIZES, CameraSpec, ObjectSpec, SceneSpec
 from kinema.world.splits import (
     COMBO_HELDOUT,
     check_split,

@@ -28,7 +28,6 @@ from kinema.world.spec import (
     SHAPES,
     SIZE_JITTER,
     SIZES,
-    SPEED_RANGE,
     WORLD_WIDTH,
     CameraSpec,
     ObjectSpec,
