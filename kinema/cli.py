@@ -214,6 +214,20 @@ def cmd_train(args) -> None:
 
 
 def cmd_eval(args) -> None:
+    if args.vae is not None:  # the autoencoder alone: reconstruction PSNR and the parser's floor
+        from kinema.checkpoint import load_part
+        from kinema.eval.reconstruction import evaluate_vae
+        from kinema.models.vae import VAEConfig, VideoVAE
+
+        folder = Path(args.vae)
+        if (folder / "vae").is_dir():
+            folder = folder / "vae"
+        result = evaluate_vae(load_part(folder, VideoVAE, VAEConfig), num=args.num, split=args.split)
+        print(json.dumps(result, indent=2))
+        if args.out:
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+            (Path(args.out) / "vae_report.json").write_text(json.dumps(result, indent=2))
+        return
     if args.video is not None:  # one video: print its scores
         if not args.prompt:
             raise UsageError("--video needs --prompt \"the text it was generated from\"")
@@ -308,6 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clip", default=None, help="video-text model folder (kinema train clip) for CLIP score and FVD; default: the shipped one")
     p.add_argument("--video", default=None, help="score this one video instead (needs --prompt)")
     p.add_argument("--prompt", default=None, help="the prompt --video was generated from")
+    p.add_argument("--vae", default=None, help="score this VAE (part or model folder) on held-out clips instead")
     p.set_defaults(func=cmd_eval)
     return parser
 

@@ -1,29 +1,13 @@
 """The frame parser against the renderer's ground truth."""
 
-import math
-
 import numpy as np
 
-from kinema.eval.parser import detect_clip, parse_video, size_word
+from kinema.eval.parser import match_ground_truth, parse_video, size_word
 from kinema.world.render import render_scene
 from kinema.world.spec import ObjectSpec, SceneSpec
 from kinema.world.splits import sample_scene
 
 FRAME_STEP = 4  # every 4th frame of each clip keeps the test fast
-NEAR_PX = 2.0  # an object within this of another's box is "touching" and excluded
-
-
-def _evaluable(o, others, width, height) -> bool:
-    """Documented exclusion rule: wholly inside the frame by >= 1 px, no other object's box within NEAR_PX."""
-    b = o["bbox_px"]
-    if b is None or o["visible_fraction"] < 1 or b[0] < 1 or b[1] < 1 or b[2] > width - 1 or b[3] > height - 1:
-        return False
-    for p in others:
-        c = p["bbox_px"]
-        if p is not o and c is not None and c[0] - NEAR_PX < b[2] and b[0] < c[2] + NEAR_PX \
-                and c[1] - NEAR_PX < b[3] and b[1] < c[3] + NEAR_PX:
-            return False
-    return True
 
 
 def test_parser_finds_objects_on_100_renders():
@@ -32,19 +16,10 @@ def test_parser_finds_objects_on_100_renders():
     for seed in range(100):
         spec = sample_scene(("id", "ood", "combo")[seed % 3], seed)
         frames, truth = render_scene(spec)
-        dets = detect_clip(frames[::FRAME_STEP])
-        for fr, frame_dets in zip(truth["frames"][::FRAME_STEP], dets):
-            for o in fr["objects"]:
-                if not _evaluable(o, fr["objects"], spec.width, spec.height):
-                    continue
-                total += 1
-                want = truth["objects"][o["index"]]
-                p = np.asarray(o["position_px"])
-                near = [d for d in frame_dets if math.dist(d.centroid, p) < 3]
-                if len(near) == 1 and near[0].colour == want["colour"] and near[0].shape == want["shape"]:
-                    err = math.dist(near[0].centroid, p)
-                    errors.append(err)
-                    found += err < 0.5
+        f, t, e = match_ground_truth(frames, truth, frame_step=FRAME_STEP)
+        total += t
+        found += sum(err < 0.5 for err in e)
+        errors += e
     assert total > 1000
     assert found / total >= 0.995, f"{found}/{total}"
     assert np.percentile(errors, 99) < 0.2

@@ -286,6 +286,50 @@ class Tracks:
         return ~np.isnan(self.centroids[..., 0])
 
 
+NEAR_PX = 2.0  # an object within this of another's box is "touching" and not scored
+
+
+def evaluable(obj: dict, others: list[dict], width: int, height: int) -> bool:
+    """The scoring rule for a ground-truth object (a frame entry of render.ground_truth):
+    wholly inside the frame by >= 1 px and no other object's box within NEAR_PX, since
+    touching same-colour objects merge and clipped ones show only their visible part."""
+    b = obj["bbox_px"]
+    if b is None or obj["visible_fraction"] < 1 or b[0] < 1 or b[1] < 1 or b[2] > width - 1 or b[3] > height - 1:
+        return False
+    for p in others:
+        c = p["bbox_px"]
+        if p is not obj and c is not None and c[0] - NEAR_PX < b[2] and b[0] < c[2] + NEAR_PX \
+                and c[1] - NEAR_PX < b[3] and b[1] < c[3] + NEAR_PX:
+            return False
+    return True
+
+
+def match_ground_truth(frames: np.ndarray, truth: dict, *, frame_step: int = 4,
+                       near_px: float = 3.0) -> tuple[int, int, list[float]]:
+    """Detect objects in frames and match them to the renderer's ground truth.
+
+    Returns (found, total, centroid errors px): an evaluable object counts as found when
+    exactly one detection lies within near_px of it with the right colour and shape.
+    Used to validate the parser on renders and to measure its floor on reconstructions.
+    """
+    found = total = 0
+    errors: list[float] = []
+    height, width = frames.shape[1:3]
+    dets = detect_clip(frames[::frame_step])
+    for fr, frame_dets in zip(truth["frames"][::frame_step], dets):
+        for o in fr["objects"]:
+            if not evaluable(o, fr["objects"], width, height):
+                continue
+            total += 1
+            want = truth["objects"][o["index"]]
+            p = np.asarray(o["position_px"])
+            near = [d for d in frame_dets if math.dist(d.centroid, p) < near_px]
+            if len(near) == 1 and near[0].colour == want["colour"] and near[0].shape == want["shape"]:
+                errors.append(math.dist(near[0].centroid, p))
+                found += 1
+    return found, total, errors
+
+
 def _vote(words: list[str]) -> str:
     return max(sorted(set(words)), key=words.count)
 
