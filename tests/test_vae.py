@@ -136,7 +136,7 @@ def test_loss_is_zero_for_perfect_reconstruction():
     x = video(1, 5, 16, 16)
     mean, logvar = torch.zeros(1, 4, 2, 2, 2), torch.zeros(1, 4, 2, 2, 2)
     parts = vae_loss(x, x.clone(), mean, logvar, VAE_TINY)
-    assert set(parts) == {"total", "l1", "ssim", "grad", "kl"}
+    assert set(parts) == {"total", "l1", "ssim", "grad", "mse", "kl"}
     assert parts["total"].item() == pytest.approx(0.0, abs=1e-5)
 
 
@@ -188,3 +188,18 @@ def test_patched_stem_shapes_causality_and_chunking():
 def test_fast_preset_geometry():
     assert VAE_FAST.spatial_factor == 8 and VAE_FAST.temporal_factor == 4
     assert latent_shape(VAE_FAST, 33, 96, 160) == (8, 9, 12, 20)
+
+
+def test_foreground_weighted_mse_counts_salient_pixels_more():
+    cfg = dataclasses.replace(VAE_TINY, mse_weight=1.0, fg_weight=20.0)
+    x = -torch.ones(1, 3, 1, 8, 8)
+    x[..., 2:4, 2:4] = 1.0  # a small bright object on a dark frame
+    mean = logvar = torch.zeros(1, 4, 1, 1, 1)
+    miss_object = x.clone()
+    miss_object[..., 2:4, 2:4] = 0.0  # error 1 on 4 object pixels
+    miss_background = x.clone()
+    miss_background[..., 6:8, 6:8] = 0.0  # error 1 on 4 background pixels
+    obj = vae_loss(x, miss_object, mean, logvar, cfg)["mse"]
+    bg = vae_loss(x, miss_background, mean, logvar, cfg)["mse"]
+    assert float(bg) == pytest.approx(4 * 3 / (3 * 64))  # weight 1 on background
+    assert float(obj) == pytest.approx(11 * float(bg))  # weight 1 + 20 * 0.5 on the object

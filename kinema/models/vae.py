@@ -48,6 +48,8 @@ class VAEConfig:
     ssim_weight: float = 0.2
     grad_weight: float = 0.5
     kl_weight: float = 1e-4
+    mse_weight: float = 0.0  # L2: a missed object's large errors dominate its gradient (L1 settles for background)
+    fg_weight: float = 0.0  # MSE weight 1 + fg_weight * |x - frame median|: small salient objects count more
     latent_mean: float = 0.0
     latent_std: float = 1.0
 
@@ -72,7 +74,7 @@ class VAEConfig:
                     f"channel width {width} is not divisible by norm_groups={self.norm_groups}; "
                     f"pick base_channels a multiple of norm_groups"
                 )
-        for name in ("l1_weight", "ssim_weight", "grad_weight", "kl_weight"):
+        for name in ("l1_weight", "ssim_weight", "grad_weight", "kl_weight", "mse_weight", "fg_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"VAEConfig.{name} must be >= 0, got {getattr(self, name)}")
         if not self.latent_std > 0:
@@ -432,9 +434,12 @@ def vae_loss(
 ) -> dict[str, torch.Tensor]:
     """Reconstruction + KL loss. x, x_hat: (B, 3, T, H, W); mean, logvar: (B, C, t, h, w).
 
-    Returns {"total", "l1", "ssim" (1 - SSIM), "grad", "kl"}; all fp32 scalars. The image-
-    gradient term is L1 on spatial finite differences: it keeps the anti-aliased edges of
-    flat shapes sharp where plain L1 tolerates blur. KL is per latent element.
+    Returns {"total", "l1", "ssim" (1 - SSIM), "grad", "mse", "kl"}; all fp32 scalars. The
+    image-gradient term is L1 on spatial finite differences: it keeps the anti-aliased edges
+    of flat shapes sharp where plain L1 tolerates blur. The MSE term is weighted per pixel by
+    its distance from the frame's median colour (a saliency weight): with L1 alone, objects
+    covering ~2% of the frame were reconstructed as background after 800 steps (measured:
+    foreground PSNR 13.7 dB, flat from step 600 to 800). KL is per latent element.
     """
     x, x_hat = x.float(), x_hat.float()
     l1 = (x_hat - x).abs().mean()
@@ -444,9 +449,15 @@ def vae_loss(
     dx = lambda t: t[..., :, 1:] - t[..., :, :-1]  # noqa: E731
     dy = lambda t: t[..., 1:, :] - t[..., :-1, :]  # noqa: E731
     grad = (dx(x_hat) - dx(x)).abs().mean() + (dy(x_hat) - dy(x)).abs().mean()
+    sq = (x_hat - x).square()  # (B, 3, T, H, W)
+    if cfg.fg_weight:
+        median = x.flatten(3).median(dim=-1).values[..., None, None]  # (B, 3, T, 1, 1) background colour
+        sq = sq * (1.0 + cfg.fg_weight * (x - median).abs().mean(1, keepdim=True).clamp(max=0.5))
+    mse = sq.mean()
     kl = 0.5 * (mean.float().pow(2) + logvar.exp() - 1.0 - logvar).mean()
-    total = cfg.l1_weight * l1 + cfg.ssim_weight * ssim + cfg.grad_weight * grad + cfg.kl_weight * kl
-    return {"total": total, "l1": l1, "ssim": ssim, "grad": grad, "kl": kl}
+    total = (cfg.l1_weight * l1 + cfg.ssim_weight * ssim + cfg.grad_weight * grad + cfg.mse_weight * mse
+             + cfg.kl_weight * kl)
+    return {"total": total, "l1": l1, "ssim": ssim, "grad": grad, "mse": mse, "kl": kl}
 
 
 def latents_to_dit(z: torch.Tensor, cfg: VAEConfig) -> torch.Tensor:
