@@ -16,8 +16,8 @@ DATA=${DATA:-data/world-id}
 kinema world dataset --out "$DATA" --num 5160 --buckets --workers 2
 
 vae_args=(--config default-vae --set data="$DATA" --set output_dir=runs/vae --set model=fast
-          --set num_frames=9 --set batch_size=8 --set total_steps=1500 --set warmup_steps=100 --set lr=5e-4
-          --set sample_every=250 --set checkpoint_every=100 --set checkpoint_minutes=5 --set num_workers=1)
+          --set num_frames=9 --set batch_size=8 --set total_steps=2500 --set warmup_steps=100 --set lr=5e-4
+          --set model_config.mse_weight=2 --set model_config.fg_weight=20 --set sample_every=250 --set checkpoint_every=100 --set checkpoint_minutes=5 --set num_workers=1)
 if [ ! -f runs/vae/export/model_index.json ]; then
   resume=(); [ -d runs/vae/checkpoint ] && resume=(--resume)
   OMP_NUM_THREADS=$THREADS kinema train vae "${vae_args[@]}" "${resume[@]}"
