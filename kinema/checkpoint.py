@@ -23,6 +23,7 @@ import json
 import os
 import random
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -365,7 +366,11 @@ def load_training_state(
     if ema is not None:
         load_weights(ema, folder / EMA_NAME)
     if optimizer is not None:
-        optimizer.load_state_dict(torch.load(folder / OPTIMIZER_NAME, map_location="cpu", weights_only=True))
+        if (folder / OPTIMIZER_NAME).is_file():
+            optimizer.load_state_dict(torch.load(folder / OPTIMIZER_NAME, map_location="cpu", weights_only=True))
+        else:  # a checkpoint shipped without its optimizer (half the size): Adam's moments restart
+            warnings.warn(f"{folder} has no {OPTIMIZER_NAME}; continuing with a fresh optimizer state "
+                          "(the run is no longer bit-exact with an uninterrupted one)", stacklevel=2)
     rng = torch.load(folder / RNG_NAME, map_location="cpu", weights_only=True)
     return {
         "step": state["step"],

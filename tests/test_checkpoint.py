@@ -147,3 +147,24 @@ def test_training_state_is_atomic(tmp_path):
     assert st["step"] == 2
     with pytest.raises(FileNotFoundError, match="without --resume"):
         ckpt.load_training_state(tmp_path / "other", model=m, ema=None, optimizer=None)
+
+
+def test_resume_without_optimizer_file_warns_and_keeps_weights(tmp_path):
+    import warnings
+
+    from kinema.checkpoint import get_rng_states, load_training_state, save_training_state
+
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.1)
+    model(torch.ones(1, 3)).sum().backward()
+    opt.step()
+    save_training_state(tmp_path / "ck", model=model, ema=None, optimizer=opt, step=5,
+                        rng_states=get_rng_states(), data_state={"epoch": 0, "batch": 5}, config=None)
+    (tmp_path / "ck" / "optimizer.pt").unlink()
+    fresh = torch.nn.Linear(3, 2)
+    fresh_opt = torch.optim.AdamW(fresh.parameters(), lr=0.1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        state = load_training_state(tmp_path / "ck", model=fresh, ema=None, optimizer=fresh_opt)
+    assert state["step"] == 5 and any("fresh optimizer" in str(w.message) for w in caught)
+    assert torch.equal(fresh.weight, model.weight) and not fresh_opt.state
