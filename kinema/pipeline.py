@@ -97,10 +97,18 @@ def _frames_out(x: torch.Tensor) -> np.ndarray:
     return x.permute(1, 2, 3, 0).contiguous().numpy()
 
 
-def _resize(frames: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Resize (T, H, W, 3) uint8 frames with antialiased bilinear filtering."""
-    if frames.shape[1:3] == (height, width):
+def fit_frames(frames: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Fit (T, H, W, 3) uint8 frames to width x height: centre-crop to the target aspect
+    ratio (no stretching), then resize with antialiased bilinear filtering."""
+    T, H, W, _ = frames.shape
+    if (H, W) == (height, width):
         return frames
+    if W * height > width * H:  # too wide: crop the sides
+        w = max(1, round(H * width / height))
+        frames = frames[:, :, (W - w) // 2: (W - w) // 2 + w]
+    elif W * height < width * H:  # too tall: crop top and bottom
+        h = max(1, round(W * height / width))
+        frames = frames[:, (H - h) // 2: (H - h) // 2 + h]
     x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
     x = F.interpolate(x, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
     return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
@@ -253,7 +261,7 @@ class KinemaPipeline:
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"image must be (H, W, 3) uint8 RGB, got {image.dtype} {image.shape}")
         n = self._num_frames(seconds, kwargs.get("num_frames"), req.fps)
-        head = _resize(image[None], req.width, req.height)  # (1, H, W, 3)
+        head = fit_frames(image[None], req.width, req.height)  # (1, H, W, 3)
         first = min(_snap_frames(n), self.config.window_frames)
         req.total_steps = req.steps * (1 + math.ceil(max(0, n - first) / (self.config.window_frames - self.config.context_frames)))
         window = self._sample_window(req, first, head=head)
@@ -522,9 +530,9 @@ class KinemaPipeline:
     def _fit_video(self, video: Video, req: _Request, mode: str) -> np.ndarray:
         """The clip's frames at the request's size (resized with a printed note if needed)."""
         if (video.width, video.height) != (req.width, req.height):
-            print(f"note: {mode}: resizing the clip from {video.width}x{video.height} to {req.width}x{req.height}",
+            print(f"note: {mode}: fitting the clip from {video.width}x{video.height} to {req.width}x{req.height}",
                   file=sys.stderr)
-        return _resize(video.frames, req.width, req.height)
+        return fit_frames(video.frames, req.width, req.height)
 
 
 def nearest_bucket(width: int, height: int, buckets) -> tuple[int, int]:

@@ -71,11 +71,15 @@ def test_modes_from_the_command_line(model_dir, tmp_path):
     (["edit", "{tmp}/nothing.mp4", "a ball", "-o", "{tmp}/x.mp4"], "nothing.mp4"),
     (["edit", "{tmp}/clip.mp4", "a ball", "-o", "{tmp}/x.mp4", "--strength", "2"], "strength"),
     (["animate", "{tmp}/broken.png", "a ball", "-o", "{tmp}/x.mp4"], "broken.png"),
+    (["extend", "{tmp}/short.mp4", "a ball", "-o", "{tmp}/x.mp4"], "at least 5"),
+    (["connect", "{tmp}/clip.mp4", "{tmp}/wide.mp4", "a ball", "-o", "{tmp}/x.mp4"], "differ in size"),
     (["world", "render", "zzz qqq", "-o", "{tmp}/x.mp4"], "vocabulary"),
     (["world", "render", "a red ball", "-o", "{tmp}/x.mp4", "--size", "129x96"], "even"),
 ])
 def test_bad_input_exits_2_and_leaves_no_file(model_dir, tmp_path, capsys, argv, match):
     write_video(tmp_path / "clip.mp4", np.full((9, 32, 32, 3), 90, np.uint8), 16)
+    write_video(tmp_path / "short.mp4", np.full((3, 32, 32, 3), 90, np.uint8), 16)
+    write_video(tmp_path / "wide.mp4", np.full((9, 32, 48, 3), 90, np.uint8), 16)
     (tmp_path / "broken.png").write_bytes(b"not a png")
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
     if "--model" not in argv and argv[0] != "world":

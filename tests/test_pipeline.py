@@ -8,7 +8,7 @@ import torch
 from kinema.models.dit import DiT, DiTConfig
 from kinema.models.text import NullText, TextEncoder
 from kinema.models.vae import VAE_TINY, VideoVAE
-from kinema.pipeline import KinemaPipeline, SampleConfig, nearest_bucket
+from kinema.pipeline import KinemaPipeline, SampleConfig, fit_frames, nearest_bucket
 from kinema.video import Video
 
 SMALL = SampleConfig(num_inference_steps=2, window_frames=9, context_frames=5,
@@ -105,8 +105,7 @@ def test_animate_first_frame_is_the_image(pipe):
     image[10:30, 10:30] = (220, 40, 40)
     v = pipe.animate(image, "a red box", seconds=0.5)
     assert v.frames.shape == (9, 32, 32, 3)
-    from kinema.pipeline import _resize
-    assert np.array_equal(v.frames[0], _resize(image[None], 32, 32)[0])
+    assert np.array_equal(v.frames[0], fit_frames(image[None], 32, 32)[0])
 
 
 def test_connect_and_loop_shapes(pipe):
@@ -167,3 +166,14 @@ def test_nearest_bucket():
     assert nearest_bucket(1920, 1080, buckets) == (160, 96)
     assert nearest_bucket(500, 510, buckets) == (128, 128)
     assert nearest_bucket(300, 640, buckets) == (96, 160)
+
+
+def test_fit_frames_crops_to_the_aspect_then_resizes():
+    wide = np.zeros((1, 40, 80, 3), np.uint8)
+    wide[:, :, 20:60] = 255  # the centre 40x40 square is white, the sides black
+    out = fit_frames(wide, 32, 32)
+    assert out.shape == (1, 32, 32, 3) and out.min() == 255  # sides cropped, not squeezed in
+    tall = np.zeros((2, 90, 30, 3), np.uint8)
+    assert fit_frames(tall, 48, 32).shape == (2, 32, 48, 3)
+    same = np.arange(2 * 32 * 48 * 3, dtype=np.uint64).astype(np.uint8).reshape(2, 32, 48, 3)
+    assert fit_frames(same, 48, 32) is same
