@@ -92,6 +92,34 @@ def read_manifest(root: str | os.PathLike) -> list[Clip]:
     return clips
 
 
+def merge_datasets(out: str | os.PathLike, sources: list[str | os.PathLike]) -> Path:
+    """Write OUT/manifest.jsonl listing the clips of several datasets, without copying videos.
+
+    Ids get their source folder's name as a prefix ("world-id-8fps/000001") made path-safe
+    ("world-id-8fps-000001"), since two world datasets number their clips alike; "file" and
+    "truth" become relative to OUT. Used to train one model on several frame rates.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for src in map(Path, sources):
+        read_manifest(src)  # validate first: a bad source fails before anything is written
+        prefix = src.resolve().name
+        for line in (src / "manifest.jsonl").read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            rec = json.loads(line)
+            rec["id"] = f"{prefix}-{rec['id']}"
+            for key in ("file", "truth"):
+                if isinstance(rec.get(key), str):
+                    rec[key] = os.path.relpath(src / rec[key], out)
+            lines.append(json.dumps(rec))
+    tmp = out / ".manifest.jsonl.tmp"
+    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    os.replace(tmp, out / "manifest.jsonl")
+    return out
+
+
 def _parse_record(rec, where: str) -> Clip:
     if not isinstance(rec, dict):
         raise ValueError(f"{where}: expected a JSON object, got {type(rec).__name__}")

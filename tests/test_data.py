@@ -251,3 +251,21 @@ def test_latent_cache_round_trip_resume_and_vae_check(tmp_path, tiny_vae):
 def test_latent_dataset_needs_a_cache(tmp_path):
     with pytest.raises(ValueError, match="build_latent_cache"):
         LatentDataset(tmp_path)
+
+
+def test_merge_datasets_prefixes_ids_and_relinks_files(tmp_path):
+    from kinema.data import merge_datasets, read_manifest
+
+    for name, fps in (("a", 16), ("b", 8)):
+        root = tmp_path / name
+        (root / "clips").mkdir(parents=True)
+        write_video(root / "clips" / "000000.mp4", np.full((5, 16, 16, 3), 100, np.uint8), fps)
+        rec = {"id": "000000", "file": "clips/000000.mp4", "caption": f"clip {name}", "fps": fps,
+               "frames": 5, "width": 16, "height": 16}
+        (root / "manifest.jsonl").write_text(json.dumps(rec) + "\n")
+    merged = merge_datasets(tmp_path / "mix", [tmp_path / "a", tmp_path / "b"])
+    clips = read_manifest(merged)
+    assert [c.id for c in clips] == ["a-000000", "b-000000"]
+    ds = ManifestDataset(merged, caption_dropout=0.0)
+    assert [ds[i]["fps"] for i in range(2)] == [16, 8]
+    assert ds[1]["caption"] == "clip b"
