@@ -14,6 +14,10 @@ THREADS=${THREADS:-1}
 DATA=${DATA:-data/world-id}
 
 kinema world dataset --out "$DATA" --num 5160 --buckets --workers 2
+for fps in 8 12 24; do  # the same model serves several frame rates: fps is a conditioning input
+  kinema world dataset --out "$DATA-${fps}fps" --num 1200 --fps $fps --buckets --workers 2
+done
+python -c "from kinema.data import merge_datasets; merge_datasets('data/world-mix', ['$DATA', '$DATA-8fps', '$DATA-12fps', '$DATA-24fps'])"
 
 vae_args=(--config default-vae --set data="$DATA" --set output_dir=runs/vae --set model=fast
           --set num_frames=9 --set batch_size=8 --set total_steps=2500 --set warmup_steps=100 --set lr=5e-4
@@ -23,7 +27,7 @@ if [ ! -f runs/vae/export/model_index.json ]; then
   OMP_NUM_THREADS=$THREADS kinema train vae "${vae_args[@]}" "${resume[@]}"
 fi
 
-dit_args=(--config default-dit --set data="$DATA" --set output_dir=runs/dit --set vae=runs/vae/export
+dit_args=(--config default-dit --set data=data/world-mix --set output_dir=runs/dit --set vae=runs/vae/export
           --set total_steps=8000 --set warmup_steps=300 --set sample_every=500 --set checkpoint_every=250
           --set checkpoint_minutes=10 --set num_workers=0)
 resume=(); [ -d runs/dit/checkpoint ] && resume=(--resume)
