@@ -80,6 +80,7 @@ class TrainConfig:
 
     # data
     num_frames: int = 17  # VAE training window in video frames (1 + 4k); the DiT trains on whole cached clips
+    crop_size: int = 0  # VAE only: train on random crop_size x crop_size windows (0 = whole frames)
     num_workers: int = 0
 
     # optimisation
@@ -152,6 +153,8 @@ class TrainConfig:
         for name in non_negative:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.crop_size < 0 or self.crop_size % 8:
+            raise ValueError(f"crop_size={self.crop_size} must be 0 (whole frames) or a positive multiple of 8, e.g. 64")
         if (self.num_frames - 1) % 4:
             lo = 1 + (self.num_frames - 1) // 4 * 4
             raise ValueError(f"num_frames={self.num_frames} must be 1 + 4k for the causal VAE; try {lo} or {lo + 4}")
@@ -368,6 +371,22 @@ def psnr(x: torch.Tensor, y: torch.Tensor) -> float:
     """PSNR in dB of videos in [-1, 1] (peak-to-peak 2)."""
     mse = (x.float().clamp(-1, 1) - y.float()).square().mean().item()
     return 10 * math.log10(4.0 / max(mse, 1e-12))
+
+
+def random_crops(x: torch.Tensor, size: int, gens: list[torch.Generator]) -> torch.Tensor:
+    """One random size x size window per clip, drawn from that clip's generator.
+
+    x: (B, C, T, H, W) -> (B, C, T, size, size); a frame smaller than size is an error.
+    """
+    H, W = x.shape[-2:]
+    if size > min(H, W):
+        raise ValueError(f"crop_size={size} is larger than a {W}x{H} clip; use crop_size <= {min(H, W) // 8 * 8}")
+    out = []
+    for clip, g in zip(x, gens):
+        i = int(torch.randint(0, H - size + 1, (1,), generator=g))
+        j = int(torch.randint(0, W - size + 1, (1,), generator=g))
+        out.append(clip[..., i:i + size, j:j + size])
+    return torch.stack(out)
 
 
 class TrainingDiverged(RuntimeError):
@@ -690,6 +709,8 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
 
         if cfg.kind == "vae":
             x = batch["video"].to(device, non_blocking=True)  # (B, 3, T, H, W) in [-1, 1]
+            if cfg.crop_size:  # the VAE is convolutional: crops teach it the same at a fraction of the cost
+                x = random_crops(x, cfg.crop_size, gens)
             zshape = latent_shape(model_cfg, *x.shape[2:])
             eps = torch.stack([torch.randn(zshape, generator=g) for g in gens]).to(device)  # posterior noise
             with autocast:

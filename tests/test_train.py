@@ -237,3 +237,19 @@ def test_ema_decay_warms_up_then_caps():
     assert ema_decay_at(100_000, 0.999) == 0.999
     decays = [ema_decay_at(s, 0.999) for s in range(0, 5000, 50)]
     assert decays == sorted(decays)
+
+
+def test_random_crops_are_windows_of_each_clip_and_deterministic():
+    from kinema.train import random_crops
+
+    x = torch.arange(2 * 1 * 1 * 16 * 24, dtype=torch.float32).reshape(2, 1, 1, 16, 24)
+    gens = lambda: [torch.Generator().manual_seed(s) for s in (0, 1)]  # noqa: E731
+    a, b = random_crops(x, 8, gens()), random_crops(x, 8, gens())
+    assert a.shape == (2, 1, 1, 8, 8) and torch.equal(a, b)
+    for clip, crop in zip(x, a):
+        i, j = divmod(int(crop[0, 0, 0, 0] - clip[0, 0, 0, 0]), 24)
+        assert torch.equal(crop, clip[..., i:i + 8, j:j + 8])
+    with pytest.raises(ValueError, match="crop_size"):
+        random_crops(x, 24, gens())
+    with pytest.raises(ValueError, match="multiple of 8"):
+        TrainConfig(kind="vae", model="tiny", crop_size=20)
