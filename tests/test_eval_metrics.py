@@ -88,3 +88,19 @@ def test_bad_inputs_fail_with_a_fix(tmp_path):
     bad.write_bytes(b"not a video at all")
     with pytest.raises(VideoError, match="broken.mp4"):
         evaluate_file(bad, "a red ball")
+
+
+def test_noise_video_keeps_at_most_max_tracks():
+    from kinema.eval.adherence import MAX_TRACKS, MIN_TRACK_FRACTION, real_tracks
+    from kinema.eval.evaluate import evaluate_video
+    from kinema.eval.parser import parse_video
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (17, 64, 64, 3), dtype=np.uint8)  # hundreds of palette-coloured specks
+    tracks = parse_video(frames)
+    persistent = int((tracks.present().sum(0) >= max(2, MIN_TRACK_FRACTION * 17)).sum())
+    assert persistent > MAX_TRACKS  # the cap is exercised
+    kept = real_tracks(tracks)
+    assert len(kept) == MAX_TRACKS
+    assert kept.present().sum(0).min() >= np.sort(tracks.present().sum(0))[-MAX_TRACKS]  # the most persistent
+    assert evaluate_video(frames, 16, "a red ball bounces")["num_tracks"] == MAX_TRACKS
