@@ -56,8 +56,12 @@ def colour_drift(tracks: Tracks) -> dict:
     """colour_drift: mean over tracks of the mean RGB distance (0-255 units) of an object's
     per-frame core colour from its median; colour_error: mean distance from its PALETTE colour."""
     drift, err = [], []
+    # each track's detection in frame t is the one of its colour at its centroid: index them once
+    by_key = [{(d.colour, d.centroid): d for d in reversed(dets)} for dets in tracks.detections]
     for k in range(len(tracks)):
-        rgb = np.array([d.rgb for t in range(tracks.num_frames) for d in _detections_of(tracks, t, k)])
+        c = tracks.centroids[:, k]
+        rgb = np.array([by_key[t][key].rgb for t in range(tracks.num_frames) if not np.isnan(c[t, 0])
+                        and (key := (tracks.colours[k], (c[t, 0], c[t, 1]))) in by_key[t]])
         if len(rgb) == 0:
             continue
         drift.append(float(np.linalg.norm(rgb - np.median(rgb, 0), axis=1).mean()))
@@ -65,13 +69,6 @@ def colour_drift(tracks: Tracks) -> dict:
     nan = float("nan")
     return {"colour_drift": float(np.mean(drift)) if drift else nan,
             "colour_error": float(np.mean(err)) if err else nan}
-
-
-def _detections_of(tracks: Tracks, t: int, k: int):
-    c = tracks.centroids[t, k]
-    if np.isnan(c[0]):
-        return []
-    return [d for d in tracks.detections[t] if d.colour == tracks.colours[k] and d.centroid == (c[0], c[1])][:1]
 
 
 def background_stability(frames: np.ndarray, masks: np.ndarray) -> float:
