@@ -20,12 +20,12 @@ done
 python -c "from kinema.data import merge_datasets; merge_datasets('data/world-mix', ['$DATA', '$DATA-8fps', '$DATA-12fps', '$DATA-24fps'])"
 
 vae_args=(--config default-vae --set data="$DATA" --set output_dir=runs/vae --set model=fast
-          --set num_frames=9 --set batch_size=8 --set total_steps=2500 --set warmup_steps=100 --set lr=5e-4
-          --set model_config.mse_weight=2 --set model_config.fg_weight=20 --set sample_every=250 --set checkpoint_every=100 --set checkpoint_minutes=5 --set num_workers=1)
-if [ ! -f runs/vae/export/model_index.json ]; then
-  resume=(); [ -d runs/vae/checkpoint ] && resume=(--resume)
-  OMP_NUM_THREADS=$THREADS kinema train vae "${vae_args[@]}" "${resume[@]}"
-fi
+          --set num_frames=9 --set batch_size=12 --set crop_size=64 --set total_steps=5500 --set warmup_steps=100
+          --set lr=5e-4 --set model_config.mse_weight=2 --set model_config.fg_weight=20 --set sample_every=500
+          --set checkpoint_every=250 --set checkpoint_minutes=6 --set num_workers=1)
+# each stage resumes from its checkpoint when one exists (a finished run resumes to no steps at all)
+resume=(); [ -d runs/vae/checkpoint ] && resume=(--resume)
+OMP_NUM_THREADS=$THREADS kinema train vae "${vae_args[@]}" "${resume[@]}"
 
 dit_args=(--config default-dit --set data=data/world-mix --set output_dir=runs/dit --set vae=runs/vae/export
           --set total_steps=8000 --set warmup_steps=300 --set sample_every=500 --set checkpoint_every=250
