@@ -20,7 +20,7 @@ done
 python -c "from kinema.data import merge_datasets; merge_datasets('data/world-mix', ['$DATA', '$DATA-8fps', '$DATA-12fps', '$DATA-24fps'])"
 
 vae_args=(--config default-vae --set data="$DATA" --set output_dir=runs/vae --set model=fast
-          --set num_frames=9 --set batch_size=12 --set crop_size=64 --set total_steps=5500 --set warmup_steps=100
+          --set num_frames=9 --set batch_size=12 --set crop_size=64 --set total_steps=7000 --set warmup_steps=100
           --set lr=5e-4 --set model_config.mse_weight=2 --set model_config.fg_weight=20 --set sample_every=500
           --set checkpoint_every=250 --set checkpoint_minutes=6 --set num_workers=1)
 # each stage resumes from its checkpoint when one exists (a finished run resumes to no steps at all)
