@@ -193,7 +193,7 @@ def _presets(kind: str) -> dict[str, Any]:
     return {"tiny": DIT_TINY, "s": DIT_S, "b": DIT_B}
 
 
-def _coerce(name: str, value: Any, typ: Any) -> Any:
+def coerce_field(name: str, value: Any, typ: Any) -> Any:
     """A YAML or command-line value -> the field's type, or a ValueError naming both."""
     origin, args = typing.get_origin(typ), typing.get_args(typ)
     if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
@@ -274,7 +274,7 @@ def config_from_dict(values: dict[str, Any], *, source: str = "config") -> Train
     unknown = sorted(set(values) - set(valid))
     if unknown:
         raise ValueError(f"{source}: unknown keys {unknown}; valid keys are: {', '.join(valid)}")
-    return TrainConfig(**{k: _coerce(k, v, hints[k]) for k, v in values.items()})
+    return TrainConfig(**{k: coerce_field(k, v, hints[k]) for k, v in values.items()})
 
 
 def resolve_recipe(name: str) -> Path:

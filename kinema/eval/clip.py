@@ -27,14 +27,14 @@ import time
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from kinema.train import lr_at  # the same warmup + cosine schedule as the generators
+from kinema.train import coerce_field, lr_at  # the generators' config typing and LR schedule
 
 FVD_NUM_CLIPS = 256  # clips per set: the Frechet distance is biased by N, so N is fixed
 FVD_FRAMES = 33  # 2 s at 16 fps, the training clip length
@@ -455,29 +455,6 @@ def _train(cfg: ClipConfig, resume: bool, progress: bool) -> Path:
 
 # ----------------------------------------------------------------------------- command line
 
-def _coerce(name: str, value: Any, typ: Any) -> Any:
-    """A YAML or key=value string -> the field's type; a ValueError names the field."""
-    try:
-        if typ is bool:
-            if isinstance(value, bool):
-                return value
-            if str(value).lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
-                return str(value).lower() in ("true", "yes", "on", "1")
-            raise ValueError
-        if typ is int:
-            f = float(value)
-            if isinstance(value, bool) or not f.is_integer():
-                raise ValueError
-            return int(f)
-        if typ is float:
-            if isinstance(value, bool):
-                raise ValueError
-            return float(value)  # also "1e-3", which YAML 1.1 reads as a string
-        return str(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}={value!r} is not a valid {typ.__name__}") from None
-
-
 def clip_config_from_dict(values: dict, *, source: str = "config") -> ClipConfig:
     """Typed ClipConfig from a mapping; unknown keys are an error that lists the valid ones."""
     hints = typing.get_type_hints(ClipConfig)
@@ -487,7 +464,7 @@ def clip_config_from_dict(values: dict, *, source: str = "config") -> ClipConfig
         raise ValueError(f"{source}: unknown keys {unknown}; valid keys are: {', '.join(valid)}")
     if values.get("kind", "clip") != "clip":
         raise ValueError(f"{source} is a {values['kind']!r} recipe; use `kinema train {values['kind']}` or a clip recipe")
-    return ClipConfig(**{k: _coerce(k, v, hints[k]) for k, v in values.items() if k != "kind"})
+    return ClipConfig(**{k: coerce_field(k, v, hints[k]) for k, v in values.items() if k != "kind"})
 
 
 def train_clip_from_cli(config: str | None, overrides: list[str], resume: bool) -> Path:

@@ -142,7 +142,6 @@ def track_events(tracks: Tracks, fps: float) -> list[Event]:
     pos = world_tracks(tracks, fps)  # (T, K, 2)
     vel = np.diff(pos, axis=0) * fps  # (T-1, K, 2): velocity between frame t and t+1
     n_frames, k_tracks = pos.shape[:2]
-    ppu = tracks.width / WORLD_WIDTH
     c = tracks.centroids
     touch = np.zeros((n_frames, k_tracks, k_tracks), dtype=bool)
     for i in range(k_tracks):
