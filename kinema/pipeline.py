@@ -44,7 +44,14 @@ from kinema.checkpoint import (
 )
 from kinema.models.dit import DiT, DiTConfig
 from kinema.models.text import NullText, TextEncoder, TextEncoderConfig
-from kinema.models.vae import VAEConfig, VideoVAE, latents_from_dit, latents_to_dit
+from kinema.models.vae import (
+    VAEConfig,
+    VideoVAE,
+    from_uint8_frames,
+    latents_from_dit,
+    latents_to_dit,
+    to_uint8_frames,
+)
 from kinema.video import Video
 
 DEFAULT_MODEL_DIR = Path(__file__).parent / "assets" / "default"
@@ -83,18 +90,6 @@ class SampleConfig:
             raise ValueError("context_frames must be smaller than window_frames")
         if (self.width, self.height) not in self.buckets:
             raise ValueError(f"default size {self.width}x{self.height} must be one of the buckets {self.buckets}")
-
-
-def _frames_in(frames: np.ndarray) -> torch.Tensor:
-    """(T, H, W, 3) uint8 -> (1, 3, T, H, W) float32 in [-1, 1]."""
-    x = torch.from_numpy(np.ascontiguousarray(frames)).float() / 127.5 - 1.0
-    return x.permute(3, 0, 1, 2)[None]
-
-
-def _frames_out(x: torch.Tensor) -> np.ndarray:
-    """(1, 3, T, H, W) in [-1, 1] -> (T, H, W, 3) uint8."""
-    x = ((x[0].float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
-    return x.permute(1, 2, 3, 0).contiguous().numpy()
 
 
 def fit_frames(frames: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -426,7 +421,7 @@ class KinemaPipeline:
                 pixels[num_frames - len(tail):] = tail
                 k_tail = len(tail) // 4
             with self._autocast():
-                mean, _ = self.vae.encode(_frames_in(pixels))
+                mean, _ = self.vae.encode(from_uint8_frames(np.ascontiguousarray(pixels)))
             z = latents_to_dit(mean.float(), vae_cfg)  # (1, C, t, h, w)
             if source is not None:
                 x0 = z
@@ -443,7 +438,7 @@ class KinemaPipeline:
         # 6. decode
         with self._autocast():
             video = self.vae.decode(latents_from_dit(lat, vae_cfg), chunk_frames=4)
-        return _frames_out(video)
+        return to_uint8_frames(video)[0]
 
     def _velocity(self, req: _Request) -> flow.VelocityFn:
         """v(x, t) with classifier-free guidance, both branches in one batch."""

@@ -361,12 +361,6 @@ def clip_generator(seed: int, step: int, clip_id: str) -> torch.Generator:
     return torch.Generator().manual_seed(int.from_bytes(key, "little") & (2**63 - 1))
 
 
-def to_uint8_frames(x: torch.Tensor) -> np.ndarray:
-    """(B, 3, T, H, W) in [-1, 1] -> (B, T, H, W, 3) uint8."""
-    x = ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return x.permute(0, 2, 3, 4, 1).cpu().numpy()
-
-
 def psnr(x: torch.Tensor, y: torch.Tensor) -> float:
     """PSNR in dB of videos in [-1, 1] (peak-to-peak 2)."""
     mse = (x.float().clamp(-1, 1) - y.float()).square().mean().item()
@@ -511,7 +505,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
     model_cfg = cfg.model_cfg()
     vae = text_encoder = None
     if cfg.kind == "vae":
-        from kinema.models.vae import VideoVAE, latent_shape, vae_loss
+        from kinema.models.vae import VideoVAE, latent_shape, to_uint8_frames, vae_loss
 
         core = VAEStep(VideoVAE(model_cfg))
         dataset = ManifestDataset(cfg.data, num_frames=cfg.num_frames, caption_dropout=0.0, seed=cfg.seed)
@@ -519,7 +513,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
         from kinema.data import LatentDataset, build_latent_cache
         from kinema.models.dit import DiT
         from kinema.models.text import NullText, TextEncoder, TextEncoderConfig
-        from kinema.models.vae import VAEConfig, VideoVAE, latents_from_dit, latents_to_dit
+        from kinema.models.vae import VAEConfig, VideoVAE, latents_from_dit, latents_to_dit, to_uint8_frames
 
         vae = ckpt.load_part(_find_vae_part(cfg.vae), VideoVAE, VAEConfig, device=device).eval().requires_grad_(False)
         text_encoder = TextEncoder(TextEncoderConfig(path=cfg.text_encoder, max_length=cfg.text_max_length)).to(device)

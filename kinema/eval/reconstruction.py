@@ -13,6 +13,7 @@ import torch
 
 from kinema.eval.parser import match_ground_truth
 from kinema.eval.stats import bootstrap_ci
+from kinema.models.vae import from_uint8_frames, to_uint8_frames
 
 HELDOUT_SEED_OFFSET = 10_000_000  # world seeds no training dataset reaches
 
@@ -26,12 +27,10 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 @torch.no_grad()
 def reconstruct(vae, frames: np.ndarray) -> np.ndarray:
     """Encode (posterior mean) and decode (T, H, W, 3) uint8 frames; T = 1 + 4k."""
-    x = torch.from_numpy(frames).float().div(127.5).sub(1.0).permute(3, 0, 1, 2)[None]  # (1, 3, T, H, W)
     with torch.autocast("cpu", torch.bfloat16):
-        mean, _ = vae.encode(x)
+        mean, _ = vae.encode(from_uint8_frames(np.ascontiguousarray(frames)))  # (1, C, t, h, w)
         y = vae.decode(mean)
-    y = ((y[0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return y.permute(1, 2, 3, 0).numpy()
+    return to_uint8_frames(y)[0]
 
 
 def evaluate_vae(vae, *, num: int = 48, split: str = "id", seconds: float = 2.0, fps: float = 16,

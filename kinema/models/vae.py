@@ -460,6 +460,18 @@ def vae_loss(
     return {"total": total, "l1": l1, "ssim": ssim, "grad": grad, "mse": mse, "kl": kl}
 
 
+def from_uint8_frames(frames) -> torch.Tensor:
+    """(T, H, W, 3) uint8 frames -> (1, 3, T, H, W) float32 in [-1, 1], the VAE's input range."""
+    x = torch.from_numpy(frames).float() / 127.5 - 1.0
+    return x.permute(3, 0, 1, 2)[None]
+
+
+def to_uint8_frames(x: torch.Tensor):
+    """(B, 3, T, H, W) in [-1, 1] (clamped) -> (B, T, H, W, 3) uint8 numpy frames."""
+    x = ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return x.permute(0, 2, 3, 4, 1).cpu().numpy()
+
+
 def latents_to_dit(z: torch.Tensor, cfg: VAEConfig) -> torch.Tensor:
     """VAE latents -> roughly unit-variance latents for the DiT. z: (B, C, t, h, w)."""
     return (z - cfg.latent_mean) / cfg.latent_std
