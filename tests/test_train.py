@@ -15,7 +15,8 @@ import torch
 import torch.multiprocessing as mp
 from safetensors.torch import load_file
 
-from kinema.train import TrainConfig, TrainingDiverged, load_config, lr_at, train
+from kinema.config import TrainConfig, load_config
+from kinema.train import TrainingDiverged, lr_at, train
 
 COLORS = [(230, 40, 40), (40, 90, 230), (40, 200, 60), (240, 210, 40), (160, 60, 200), (250, 140, 30)]
 

@@ -34,7 +34,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from kinema.train import coerce_field, lr_at  # the generators' config typing and LR schedule
+from kinema.config import coerce_field
+from kinema.train import lr_at  # the generators' LR schedule
 
 FVD_NUM_CLIPS = 256  # clips per set: the Frechet distance is biased by N, so N is fixed
 FVD_FRAMES = 33  # 2 s at 16 fps, the training clip length
@@ -471,7 +472,7 @@ def train_clip_from_cli(config: str | None, overrides: list[str], resume: bool) 
     """`kinema train clip [--config FILE|RECIPE] [--set key=value ...] [--resume]`; no config: configs/clip.yaml."""
     import yaml
 
-    from kinema.train import parse_overrides, resolve_recipe
+    from kinema.config import parse_overrides, resolve_recipe
 
     values: dict = {}
     source = "defaults"
