@@ -1,0 +1,73 @@
+"""benchmarks/eval_modes.py end to end on a tiny random model: every mode reports its
+figures, and the modes that must hand their input back do so exactly."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from kinema.models.dit import DiT, DiTConfig
+from kinema.models.text import NullText, TextEncoder
+from kinema.models.vae import VAE_TINY, VideoVAE
+from kinema.pipeline import KinemaPipeline, SampleConfig
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "eval_modes.py"
+SMALL = SampleConfig(num_inference_steps=1, window_frames=9, context_frames=5,
+                     buckets=((32, 32), (48, 32), (32, 48)), width=32, height=32, seconds=0.5)
+
+
+def save_tiny_model(folder: Path) -> Path:
+    """A randomly initialised model folder that generates 32x32 clips in a fraction of a second."""
+    torch.manual_seed(0)
+    text_encoder = TextEncoder()
+    dit = DiT(DiTConfig(in_channels=VAE_TINY.latent_channels, hidden_size=32, depth=1, num_heads=2,
+                        text_dim=text_encoder.dim))
+    for p in dit.final.parameters():  # adaLN-Zero starts at v = 0; make the output depend on the input
+        torch.nn.init.normal_(p, std=0.05)
+    pipe = KinemaPipeline(VideoVAE(VAE_TINY), dit, text_encoder, NullText(text_encoder.dim), SMALL)
+    return pipe.save_pretrained(folder)
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("eval_modes", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_mode_reports_and_given_frames_come_back(tmp_path):
+    eval_modes = load_script()
+    model = save_tiny_model(tmp_path / "tiny")
+    out = tmp_path / "out"
+    eval_modes.main(["--model", str(model), "--out", str(out), "--num", "1", "--steps", "1",
+                     "--long-seconds", "2"])
+
+    report = json.loads((out / "modes.json").read_text())
+    assert list(report["modes"]) == list(eval_modes.MODES)
+    summaries = {m: r["summary"] for m, r in report["modes"].items()}
+    expected = {
+        "animate": {"first_frame_psnr_db", "frame1_psnr_db", "overall", "colour", "shape"},
+        "extend": {"kept_input_max_abs_diff", "seam_ratio_median", "seam_within_2x_fraction"},
+        "connect": {"start_psnr_db", "end_psnr_db", "seam_ratio_median", "seam_within_2x_fraction"},
+        "loop": {"wrap_mad", "typical_mad", "wrap_over_typical"},
+        "edit": {f"{k}@{s:g}" for s in eval_modes.EDIT_STRENGTHS
+                 for k in ("new_colour_fraction", "deviation_px_median")} | {"max_abs_diff@0"},
+        "stills": {"colour", "shape", "count", "one_frame_each"},
+        "sizes": {"all_carried", "colour", "shape"},
+        "long": {"colour", "shape", "count", "consistent_frame_fraction", "wall_s_per_output_s", "peak_rss_mb"},
+    }
+    for mode, keys in expected.items():
+        assert keys <= set(summaries[mode]), (mode, keys - set(summaries[mode]))
+
+    # frames the pipeline is documented to keep come back exactly
+    assert summaries["edit"]["max_abs_diff@0"] == 0
+    assert summaries["extend"]["kept_input_max_abs_diff"] == 0
+    assert summaries["connect"]["kept_max_abs_diff"] == 0
+    assert summaries["animate"]["first_frame_psnr_db"] == "inf"  # the image itself is frame 0
+    assert summaries["stills"]["one_frame_each"] and summaries["sizes"]["all_carried"]
+    assert len(report["modes"]["sizes"]["items"]) == len(SMALL.buckets) * len(eval_modes.SIZE_FPS)
+    for name in ("modes.md", "long_video.png", *(f"sheet_{m}.png" for m in eval_modes.MODES)):
+        assert (out / name).is_file(), name
