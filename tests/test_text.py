@@ -90,6 +90,20 @@ def test_cache_is_bounded(encoder, monkeypatch):
     assert list(encoder._cache) == ["three", "one"]
 
 
+def test_cache_hit_survives_eviction_by_its_batch_mates(encoder, monkeypatch):
+    # a full cache, then a batch mixing a hit ("a") with misses: storing the misses evicts the
+    # oldest entries, which must not include the hit this very batch reads (a training crash)
+    monkeypatch.setattr(encoder, "cfg", TextEncoderConfig(cache_size=2))
+    encoder.clear_cache()
+    encoder.encode(["a", "b"])
+    first, _ = encoder.encode(["a"])
+    encoder.clear_cache()
+    encoder.encode(["a", "b"])
+    states, _ = encoder.encode(["a", "c", "d"])
+    torch.testing.assert_close(states[0, : first.shape[1]], first[0])
+    assert len(encoder._cache) == 2
+
+
 def test_train_mode_keeps_encoder_frozen(encoder):
     encoder.train()
     assert not encoder.model.training

@@ -137,9 +137,9 @@ class TextEncoder(nn.Module):
             raise ValueError(f"encode takes a non-empty list of prompts, got {prompts!r}; wrap one prompt as [prompt]")
         missing = list(dict.fromkeys(p for p in prompts if p not in self._cache))
         fresh = self._run(missing) if missing else {}
-        for p, s in fresh.items():
-            self._remember(p, s)
         rows = [fresh[p] if p in fresh else self._recall(p) for p in prompts]  # each (l_i, D)
+        for p, s in fresh.items():  # after the hits are read: remembering may evict the oldest
+            self._remember(p, s)
 
         B, L = len(rows), max(r.shape[0] for r in rows)
         states = torch.zeros(B, L, self.dim)
