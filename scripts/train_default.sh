@@ -6,11 +6,11 @@
 #
 #   bash scripts/train_default.sh            # CPU: hours; see MODEL_CARD.md for measured times
 #
-# One OpenMP thread per process is faster than two on a shared 2-core CPU; on a free machine
-# set THREADS=2. Under torchrun the same configs train with DDP.
+# Two OpenMP threads on a free 2-core machine; on a CPU shared with other work one thread per
+# process is several times faster (THREADS=1). Under torchrun the same configs train with DDP.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-THREADS=${THREADS:-1}
+THREADS=${THREADS:-2}
 DATA=${DATA:-data/world-id}
 
 kinema world dataset --out "$DATA" --num 5160 --buckets --workers 2
@@ -28,7 +28,7 @@ resume=(); [ -d runs/vae/checkpoint ] && resume=(--resume)
 OMP_NUM_THREADS=$THREADS kinema train vae "${vae_args[@]}" "${resume[@]}"
 
 dit_args=(--config default-dit --set data=data/world-mix --set output_dir=runs/dit --set vae=runs/vae/export
-          --set total_steps=8000 --set warmup_steps=300 --set sample_every=500 --set checkpoint_every=250
+          --set total_steps=3000 --set warmup_steps=200 --set lr=4e-4 --set sample_every=500 --set checkpoint_every=250
           --set checkpoint_minutes=10 --set num_workers=0)
 resume=(); [ -d runs/dit/checkpoint ] && resume=(--resume)
 OMP_NUM_THREADS=$THREADS kinema train dit "${dit_args[@]}" "${resume[@]}"
