@@ -61,6 +61,16 @@ def _splits(split: str) -> tuple[str, ...]:
     return (split,)
 
 
+def _model_name(path: str | os.PathLike | None) -> str | None:
+    """How a report names a model folder: "shipped <name>" for the package's own assets (no
+    machine paths in a report that may be committed), else the path as given."""
+    if path is None:
+        return None
+    assets = Path(__file__).resolve().parents[1] / "assets"
+    resolved = Path(path).resolve()
+    return f"shipped {resolved.name}" if resolved.parent == assets else str(path)
+
+
 def evaluate_model(
     model_dir: str | os.PathLike | None,
     out_dir: str | os.PathLike,
@@ -101,10 +111,10 @@ def evaluate_model(
     out = Path(out_dir)
     (out / "videos").mkdir(parents=True, exist_ok=True)
 
-    report = {"model": str(model_dir) if model_dir is not None else "default",
+    report = {"model": _model_name(model_dir) or "default",
               "settings": {"splits": "+".join(splits), "num": num, "seeds": seeds, "steps": steps or cfg.num_inference_steps,
                            "size": f"{width}x{height}", "fps": fps, "seconds": EVAL_SECONDS,
-                           "clip_model": str(clip_model) if clip_model else None},
+                           "clip_model": _model_name(clip_model)},
               "splits": {}}
     t0 = time.monotonic()
     for s in splits:
