@@ -87,3 +87,16 @@ def test_bad_input_exits_2_and_leaves_no_file(model_dir, tmp_path, capsys, argv,
     assert main(argv) == 2
     assert match in capsys.readouterr().err
     assert not (tmp_path / "x.mp4").exists() and not (tmp_path / "x.avi").exists()
+
+
+def test_generate_with_the_shipped_default_model(tmp_path, capsys):
+    """The README's first command, shortened (1 s, 2 steps): no --model, the committed weights."""
+    from kinema.pipeline import DEFAULT_MODEL_DIR
+
+    files = [p for p in DEFAULT_MODEL_DIR.rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in files) <= 80e6, "the shipped model must stay within 80 MB"
+    out = tmp_path / "ball.mp4"
+    assert main(["generate", "a red ball bounces on the floor", "-o", str(out), "--seconds", "1", "--steps", "2"]) == 0
+    frames, fps = read_video(out)
+    assert frames.shape == (17, 128, 128, 3) and fps == 16
+    assert "17 frames, 128x128" in capsys.readouterr().out
