@@ -364,16 +364,18 @@ class KinemaPipeline:
     def _extend_frames(self, req: _Request, frames: np.ndarray, n_new: int) -> np.ndarray:
         """Append n_new frames by sliding windows, each conditioned on the last context frames."""
         target = len(frames) + n_new
-        chunks = [frames]
-        tail = frames
-        while sum(len(c) for c in chunks) < target:
+        out = np.empty((target, *frames.shape[1:]), np.uint8)  # filled in place: no final copy of a long video
+        out[: len(frames)] = frames
+        filled, tail = len(frames), frames
+        while filled < target:
             ctx = self._context_len(len(tail))
             head = tail[-ctx:]
             window = self._sample_window(req, self.config.window_frames, head=head)
-            new = window[ctx:]
-            chunks.append(new)
+            new = window[ctx:][: target - filled]
+            out[filled : filled + len(new)] = new
+            filled += len(new)
             tail = np.concatenate([head, new])
-        return np.concatenate(chunks)[:target]
+        return out
 
     def _transition(self, req: _Request, a: np.ndarray, b: np.ndarray, seconds: float) -> np.ndarray:
         """Frames between a's end and b's start, about `seconds` long (a multiple of 4 frames)."""
