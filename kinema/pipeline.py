@@ -423,7 +423,7 @@ class KinemaPipeline:
                 pixels[num_frames - len(tail):] = tail
                 k_tail = len(tail) // 4
             with self._autocast():
-                mean, _ = self.vae.encode(from_uint8_frames(np.ascontiguousarray(pixels)))
+                mean, _ = self.vae.encode(from_uint8_frames(pixels))
             z = latents_to_dit(mean.float(), vae_cfg)  # (1, C, t, h, w)
             if source is not None:
                 x0 = z

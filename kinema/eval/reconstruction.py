@@ -28,7 +28,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 def reconstruct(vae, frames: np.ndarray) -> np.ndarray:
     """Encode (posterior mean) and decode (T, H, W, 3) uint8 frames; T = 1 + 4k."""
     with torch.autocast("cpu", torch.bfloat16):
-        mean, _ = vae.encode(from_uint8_frames(np.ascontiguousarray(frames)))  # (1, C, t, h, w)
+        mean, _ = vae.encode(from_uint8_frames(frames))  # (1, C, t, h, w)
         y = vae.decode(mean)
     return to_uint8_frames(y)[0]
 

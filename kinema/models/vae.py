@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -462,7 +463,7 @@ def vae_loss(
 
 def from_uint8_frames(frames) -> torch.Tensor:
     """(T, H, W, 3) uint8 frames -> (1, 3, T, H, W) float32 in [-1, 1], the VAE's input range."""
-    x = torch.from_numpy(frames).float() / 127.5 - 1.0
+    x = torch.from_numpy(np.ascontiguousarray(frames)).float() / 127.5 - 1.0  # slices of a video welcome
     return x.permute(3, 0, 1, 2)[None]
 
 
