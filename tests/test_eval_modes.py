@@ -6,12 +6,9 @@ import json
 import sys
 from pathlib import Path
 
-import torch
+from conftest import tiny_pipeline
 
-from kinema.models.dit import DiT, DiTConfig
-from kinema.models.text import NullText, TextEncoder
-from kinema.models.vae import VAE_TINY, VideoVAE
-from kinema.pipeline import KinemaPipeline, SampleConfig
+from kinema.pipeline import SampleConfig
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "eval_modes.py"
 SMALL = SampleConfig(num_inference_steps=1, window_frames=9, context_frames=5,
@@ -20,14 +17,7 @@ SMALL = SampleConfig(num_inference_steps=1, window_frames=9, context_frames=5,
 
 def save_tiny_model(folder: Path) -> Path:
     """A randomly initialised model folder that generates 32x32 clips in a fraction of a second."""
-    torch.manual_seed(0)
-    text_encoder = TextEncoder()
-    dit = DiT(DiTConfig(in_channels=VAE_TINY.latent_channels, hidden_size=32, depth=1, num_heads=2,
-                        text_dim=text_encoder.dim))
-    for p in dit.final.parameters():  # adaLN-Zero starts at v = 0; make the output depend on the input
-        torch.nn.init.normal_(p, std=0.05)
-    pipe = KinemaPipeline(VideoVAE(VAE_TINY), dit, text_encoder, NullText(text_encoder.dim), SMALL)
-    return pipe.save_pretrained(folder)
+    return tiny_pipeline(SMALL).save_pretrained(folder)
 
 
 def load_script():
