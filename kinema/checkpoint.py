@@ -348,7 +348,8 @@ def load_training_state(
 ) -> dict[str, Any]:
     """Load a checkpoint written by save_training_state into model, ema and optimizer.
 
-    Returns {"step", "rng_states", "data_state", "config" (a dict), "extra"}; the caller
+    Returns {"step", "rng_states", "data_state", "config" (a dict), "extra", "optimizer_restored"
+    (False when the checkpoint holds no optimizer state)}; the caller
     restores RNG states (set_rng_states) once everything else is built.
     """
     folder = Path(folder)
@@ -365,8 +366,9 @@ def load_training_state(
     load_weights(model, folder / WEIGHTS_NAME)
     if ema is not None:
         load_weights(ema, folder / EMA_NAME)
+    optimizer_restored = (folder / OPTIMIZER_NAME).is_file()
     if optimizer is not None:
-        if (folder / OPTIMIZER_NAME).is_file():
+        if optimizer_restored:
             optimizer.load_state_dict(torch.load(folder / OPTIMIZER_NAME, map_location="cpu", weights_only=True))
         else:  # a checkpoint shipped without its optimizer (half the size): Adam's moments restart
             warnings.warn(f"{folder} has no {OPTIMIZER_NAME}; continuing with a fresh optimizer state "
@@ -378,5 +380,6 @@ def load_training_state(
         "data_state": state["data_state"],
         "config": state["config"],
         "extra": state.get("extra", {}),
+        "optimizer_restored": optimizer_restored,
     }
 

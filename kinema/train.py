@@ -47,12 +47,20 @@ __all__ = [
 
 # ----------------------------------------------------------------------------- small pure helpers
 
-def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Linear warmup to lr, then cosine decay to min_lr at total_steps (step counts from 0)."""
+def lr_at(step: int, cfg: TrainConfig, rewarm_from: int | None = None) -> float:
+    """Linear warmup to lr, then cosine decay to min_lr at total_steps (step counts from 0).
+
+    rewarm_from: the step a run resumed at with a fresh optimizer state (a checkpoint shipped
+    without AdamW's moments); the schedule's value is then ramped in again over warmup_steps,
+    as Adam's first steps without second-moment estimates are full-size in every parameter.
+    """
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     progress = (step - cfg.warmup_steps) / max(1, cfg.total_steps - cfg.warmup_steps)
-    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+    lr = cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+    if rewarm_from is not None and cfg.warmup_steps > 0:
+        lr *= min(1.0, (step - rewarm_from + 1) / cfg.warmup_steps)
+    return lr
 
 
 def ema_decay_at(step: int, decay: float) -> float:
@@ -273,10 +281,16 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
 
     # -- 4. resume: weights, EMA, optimizer, step, data position; RNG states last.
     step, epoch, position, records = 0, 0, 0, []
+    rewarm_from = None
     log_path = out / "log.jsonl"
     if resume:
         state = ckpt.load_training_state(ckpt_dir, model=core, ema=ema, optimizer=optimizer)
         step, epoch, position = state["step"], state["data_state"]["epoch"], state["data_state"]["batch"]
+        if not state["optimizer_restored"]:
+            rewarm_from = step
+            if master:
+                print(f"lr warms up again over {cfg.warmup_steps} steps from step {step} "
+                      "(fresh optimizer state)", flush=True)
         changed = {k: (v, getattr(cfg, k)) for k, v in state["config"].items()
                    if k not in ("class", "stop_at_step", "debug_nan_step") and v != ckpt.config_to_dict(cfg).get(k)}
         if master and changed:
@@ -418,7 +432,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
     start_step = step
     while step < stop:
         batch = next(stream)
-        lr = lr_at(step, cfg)
+        lr = lr_at(step, cfg, rewarm_from)
         for group in optimizer.param_groups:
             group["lr"] = lr
         gens = [clip_generator(cfg.seed, step, clip_id) for clip_id in batch["id"]]

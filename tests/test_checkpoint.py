@@ -167,4 +167,5 @@ def test_resume_without_optimizer_file_warns_and_keeps_weights(tmp_path):
         warnings.simplefilter("always")
         state = load_training_state(tmp_path / "ck", model=fresh, ema=None, optimizer=fresh_opt)
     assert state["step"] == 5 and any("fresh optimizer" in str(w.message) for w in caught)
+    assert state["optimizer_restored"] is False
     assert torch.equal(fresh.weight, model.weight) and not fresh_opt.state

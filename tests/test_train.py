@@ -113,6 +113,12 @@ def test_lr_schedule_warmup_then_cosine_to_min():
     assert lr_at(12, cfg) == pytest.approx(0.0, abs=1e-12)
 
 
+def test_lr_warms_up_again_after_a_resume_with_a_fresh_optimizer():
+    cfg = TrainConfig(kind="vae", model="tiny", lr=1.0, min_lr=0.0, warmup_steps=4, total_steps=12)
+    ramp = [lr_at(s, cfg, rewarm_from=6) / lr_at(s, cfg) for s in range(6, 12)]
+    assert ramp == pytest.approx([0.25, 0.5, 0.75, 1.0, 1.0, 1.0])
+
+
 # ----------------------------------------------------------------------------- training runs
 
 
