@@ -68,7 +68,7 @@ class TrainConfig:
     beta2: float = 0.99
     grad_clip: float = 1.0  # 0 = no clipping (the norm is still logged)
     ema_decay: float = 0.999
-    bf16: bool = True  # autocast matmuls to bf16; weights, loss and AdamW state stay fp32
+    bf16: bool = True  # bf16 autocast where native (kinema.precision); weights, loss, AdamW state fp32
 
     # DiT training mixture (kinema.flow; DESIGN.md "per-frame noise levels")
     p_independent_t: float = 0.5  # per clip: independent t per frame, else one shared t

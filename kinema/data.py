@@ -40,6 +40,7 @@ from torch import nn
 from torch.utils.data import Dataset, Sampler
 from tqdm.auto import tqdm
 
+from kinema import precision
 from kinema.video import read_video
 
 CAPTION_LEVELS = ("short", "medium", "detailed")
@@ -438,7 +439,7 @@ def build_latent_cache(
                     continue
                 x = torch.from_numpy(np.stack([f for _, f in batch])).to(device)  # (B, T, H, W, 3) uint8
                 x = x.permute(0, 4, 1, 2, 3).float().div(127.5).sub(1.0)  # (B, 3, T, H, W)
-                with torch.no_grad(), torch.autocast(device_type=device.type, dtype=torch.bfloat16):
+                with torch.no_grad(), precision.autocast(device):
                     mean, logvar = _encode_chunked(vae, x)
                 std = torch.exp(0.5 * logvar.float())
                 for b, (clip, _) in enumerate(batch):

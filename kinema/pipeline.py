@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from kinema import flow
+from kinema import flow, precision
 from kinema.checkpoint import (
     config_from_dict,
     config_to_dict,
@@ -413,15 +413,19 @@ class KinemaPipeline:
         # 3. conditioning latents: encode a full window with the given frames in place
         clean, clean_mask, x0 = None, None, None
         if head is not None or tail is not None or source is not None:
-            pixels = np.zeros((num_frames, req.height, req.width, 3), np.uint8) + 127 if source is None else source
-            pixels = pixels.copy()
+            pixels = np.full((num_frames, req.height, req.width, 3), 127, np.uint8) if source is None else source.copy()
             k_head = k_tail = 0
+            if tail is not None and len(tail):
+                # The encoder is causal: the tail's latents depend on the frames before it. Gray
+                # there encodes objects that appear from nothing (a clip unlike any trained on);
+                # holding the tail's first frame still is the nearest guess to its real past.
+                if source is None:
+                    pixels[: num_frames - len(tail)] = tail[0]
+                pixels[num_frames - len(tail):] = tail
+                k_tail = len(tail) // 4
             if head is not None:
                 pixels[: len(head)] = head
                 k_head = 1 + (len(head) - 1) // 4
-            if tail is not None and len(tail):
-                pixels[num_frames - len(tail):] = tail
-                k_tail = len(tail) // 4
             with self._autocast():
                 mean, _ = self.vae.encode(from_uint8_frames(pixels))
             z = latents_to_dit(mean.float(), vae_cfg)  # (1, C, t, h, w)
@@ -469,7 +473,7 @@ class KinemaPipeline:
         return cb
 
     def _autocast(self):
-        return torch.autocast("cpu", torch.bfloat16)
+        return precision.autocast("cpu")
 
     @staticmethod
     def _common(kwargs: dict) -> dict:

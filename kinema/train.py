@@ -34,7 +34,7 @@ import torch.distributed as dist
 from torch import nn
 
 from kinema import checkpoint as ckpt
-from kinema import flow
+from kinema import flow, precision
 from kinema.config import KINDS, TrainConfig, load_config
 
 __all__ = [
@@ -227,7 +227,10 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
     if not resume and master and ckpt.has_training_state(ckpt_dir):
         raise FileExistsError(f"{ckpt_dir} already holds a checkpoint; pass --resume to continue it, "
                               f"or choose another output_dir")
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16)
+    autocast = precision.autocast(device, enabled=cfg.bf16)
+    if master and cfg.bf16 and not precision.bf16_is_fast(device):
+        print(f"note: bf16 is not native on this {device.type} (no avx512_bf16/AMX); training in fp32, "
+              "which is faster here (set KINEMA_BF16=1 to force bf16)", flush=True)
     torch.manual_seed(cfg.seed)  # same initial weights on every rank (DDP also broadcasts rank 0's)
     np.random.seed(cfg.seed)
 

@@ -34,6 +34,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from kinema import precision
 from kinema.config import coerce_field
 from kinema.train import lr_at  # the generators' LR schedule
 
@@ -68,7 +69,7 @@ class ClipConfig:
     log_every: int = 10
     eval_every: int = 200
     seed: int = 0
-    bf16: bool = True  # autocast on CPU (fast on avx512_bf16); never fp16
+    bf16: bool = True  # autocast where bf16 is native (kinema.precision); never fp16
     threads: int = 1  # torch.set_num_threads for the run: the machine is shared
 
     def __post_init__(self):
@@ -421,7 +422,7 @@ def _train(cfg: ClipConfig, resume: bool, progress: bool) -> Path:
         ci = cap_index[idx, level]
         ci = torch.where(ci >= 0, ci, cap_index[idx].amax(1))  # a missing level: any caption of the clip
         x = _batch_video(videos, idx, cfg.shift, g)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+        with precision.autocast("cpu", enabled=cfg.bf16):
             loss = model(x, pooled[ci])
         if not torch.isfinite(loss):
             raise RuntimeError(f"loss became {loss.item()} at step {step}; lower lr (now {cfg.lr})")

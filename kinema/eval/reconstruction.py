@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from kinema import precision
 from kinema.eval.parser import match_ground_truth
 from kinema.eval.stats import bootstrap_ci
 from kinema.models.vae import from_uint8_frames, to_uint8_frames
@@ -27,7 +28,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 @torch.no_grad()
 def reconstruct(vae, frames: np.ndarray) -> np.ndarray:
     """Encode (posterior mean) and decode (T, H, W, 3) uint8 frames; T = 1 + 4k."""
-    with torch.autocast("cpu", torch.bfloat16):
+    with precision.autocast("cpu"):
         mean, _ = vae.encode(from_uint8_frames(frames))  # (1, C, t, h, w)
         y = vae.decode(mean)
     return to_uint8_frames(y)[0]
