@@ -92,6 +92,20 @@ def test_extend_backward_stitches_without_gaps(pipe, monkeypatch):
     assert all(t is not None and t > 0 for _, _, t in fake.calls)
 
 
+def test_a_tail_is_encoded_after_its_first_frame_held_still(pipe, monkeypatch):
+    # the causal VAE's latents of given end frames depend on what precedes them: the frames
+    # to generate are filled with the tail's first frame (not gray) for the conditioning encode
+    a = Video(np.full((9, 32, 32, 3), 30, np.uint8), 16)
+    b = Video(np.stack([np.full((32, 32, 3), 100 + i, np.uint8) for i in range(8)]), 16)
+    seen = []
+    encode = pipe.vae.encode
+    monkeypatch.setattr(pipe.vae, "encode", lambda x, **kw: (seen.append(x[0, 0, :, 0, 0].clone()), encode(x, **kw))[1])
+    pipe.connect(a, b, "a ball", seconds=0.5)
+    levels = np.round((seen[0].numpy() + 1) * 127.5).astype(int).tolist()  # one value per frame
+    n_head, n_gap, n_tail = pipe.config.context_frames, 8, 4  # 5 of A's frames, 0.5 s, one latent frame of B
+    assert levels == [30] * n_head + [100] * n_gap + [100 + i for i in range(n_tail)]
+
+
 def test_animate_first_frame_is_the_image(pipe):
     image = np.zeros((40, 40, 3), np.uint8)
     image[10:30, 10:30] = (220, 40, 40)
