@@ -40,14 +40,15 @@ def test_every_mode_reports_and_given_frames_come_back(tmp_path):
     summaries = {m: r["summary"] for m, r in report["modes"].items()}
     expected = {
         "animate": {"first_frame_psnr_db", "frame1_psnr_db", "overall", "colour", "shape"},
-        "extend": {"kept_input_max_abs_diff", "seam_ratio_median", "seam_within_2x_fraction"},
+        "extend": {"kept_input_max_abs_diff", "seam_ratio_median", "seam_within_2x_fraction",
+                   "seam_ratio_median_forward_world", "seam_ratio_median_forward_vae"},
         "connect": {"start_psnr_db", "end_psnr_db", "seam_ratio_median", "seam_within_2x_fraction"},
         "loop": {"wrap_mad", "typical_mad", "wrap_over_typical"},
         "edit": {f"{k}@{s:g}" for s in eval_modes.EDIT_STRENGTHS
                  for k in ("new_colour_fraction", "deviation_px_median")} | {"max_abs_diff@0"},
         "stills": {"colour", "shape", "count", "one_frame_each"},
         "sizes": {"all_carried", "colour", "shape"},
-        "long": {"colour", "shape", "count", "consistent_frame_fraction", "wall_s_per_output_s", "peak_rss_mb"},
+        "long": {"colour", "shape", "count", "consistent_frame_fraction", "world_consistent_frame_fraction", "wall_s_per_output_s", "peak_rss_mb"},
     }
     for mode, keys in expected.items():
         assert keys <= set(summaries[mode]), (mode, keys - set(summaries[mode]))
