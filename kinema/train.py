@@ -39,6 +39,7 @@ from kinema.config import KINDS, TrainConfig, load_config
 
 __all__ = [
     "TrainingDiverged",
+    "export_dit_run",
     "train",
     "train_from_cli",
     "lr_at",
@@ -537,6 +538,30 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
         dist.barrier()
         dist.destroy_process_group()
     return export_dir
+
+
+def export_dit_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, weights: str = "raw",
+                   guidance_scale: float | None = None) -> Path:
+    """A model folder from a DiT run's last checkpoint, with its raw or EMA weights (bf16).
+
+    The run's own export (run_dir/export) holds the EMA weights. In a short run whose
+    learning rate decays to zero the EMA still averages the high-learning-rate phase, and the
+    raw weights can sample better; pick by evaluating both. guidance_scale replaces the
+    sampling default saved with the model.
+    """
+    from kinema.pipeline import KinemaPipeline
+
+    run = Path(run_dir)
+    if weights not in ("raw", "ema"):
+        raise ValueError(f"weights must be 'raw' or 'ema', got {weights!r}")
+    if not (run / "export" / "model_index.json").is_file():
+        raise FileNotFoundError(f"{run}/export has no model_index.json; finish (or resume) the DiT run first")
+    pipe = KinemaPipeline.from_pretrained(run / "export")  # VAE, text encoder config, sampling defaults
+    name = ckpt.WEIGHTS_NAME if weights == "raw" else ckpt.EMA_NAME
+    ckpt.load_weights(DiTStep(pipe.dit, pipe.null_text), run / "checkpoint" / name)
+    if guidance_scale is not None:
+        pipe.config = dataclasses.replace(pipe.config, guidance_scale=float(guidance_scale))
+    return pipe.save_pretrained(out_dir, dtype=torch.bfloat16)
 
 
 def train_from_cli(kind: str, config: str | None, overrides: list[str], resume: bool) -> None:

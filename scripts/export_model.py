@@ -1,0 +1,28 @@
+"""Export a finished DiT run as a model folder with its raw or EMA weights and a guidance scale.
+
+Run: python scripts/export_model.py RUN_DIR OUT_DIR [--weights raw|ema] [--guidance G]
+
+How the shipped model was chosen: export both, score each on the same prompts
+(`kinema eval --model OUT_DIR --num 10`), copy the better one to kinema/assets/default.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from kinema.train import export_dit_run
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("run_dir", help="output_dir of a `kinema train dit` run (holds checkpoint/ and export/)")
+    p.add_argument("out_dir", help="model folder to write")
+    p.add_argument("--weights", choices=("raw", "ema"), default="raw")
+    p.add_argument("--guidance", type=float, default=None, help="guidance scale saved as the model's default")
+    a = p.parse_args(argv)
+    out = export_dit_run(a.run_dir, a.out_dir, weights=a.weights, guidance_scale=a.guidance)
+    print(f"wrote {out} ({a.weights} weights)")
+
+
+if __name__ == "__main__":
+    main()
