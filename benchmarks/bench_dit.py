@@ -1,8 +1,10 @@
-"""DiT training-step throughput on CPU under bf16 autocast, as a fraction of this machine's peak.
+"""DiT training-step throughput on CPU, as a fraction of this machine's matmul peak.
 
     python benchmarks/bench_dit.py [--batch 4] [--steps 5] [--text-len 24] [--threads N]
 
-Measures, in one run: the bf16 matmul peak (4096^3 GEMMs), DiT_S forward+backward on
+Runs in the precision training uses here (kinema.precision: bf16 autocast where bf16 is
+native, fp32 elsewhere; KINEMA_BF16=0/1 to compare). Measures, in one run: the matmul peak in
+that dtype (4096^3 GEMMs), DiT_S forward+backward on
 latents (8, 9, 16, 16) -> 576 tokens per clip, and, if diffusers is importable, diffusers'
 WanTransformer3DModel of the same width, depth and token count. FLOPs are counted
 analytically (6 * per-token params * tokens + attention), not by a profiler.
@@ -19,13 +21,15 @@ import time
 
 import torch
 
+from kinema import precision
 from kinema.models.dit import DIT_S, DiT, DiTConfig
 
 
 def matmul_peak_gflops(n: int = 4096, reps: int = 4) -> float:
-    """Best-of-reps bf16 GEMM rate, GFLOP/s."""
-    a = torch.randn(n, n).bfloat16()
-    b = torch.randn(n, n).bfloat16()
+    """Best-of-reps GEMM rate in the dtype training runs in here, GFLOP/s."""
+    dtype = torch.bfloat16 if precision.bf16_is_fast("cpu") else torch.float32
+    a = torch.randn(n, n).to(dtype)
+    b = torch.randn(n, n).to(dtype)
     a @ b  # warm up (oneDNN picks its kernel)
     best = float("inf")
     for _ in range(reps):
@@ -76,7 +80,7 @@ def bench_kinema(cfg: DiTConfig, batch: int, latent: tuple[int, int, int, int], 
     target = torch.randn(x.shape, generator=g)
 
     def step():
-        with torch.autocast("cpu", torch.bfloat16):
+        with precision.autocast("cpu"):
             v = model(x, t, text, mask, fps)
         loss = (v - target).square().mean()
         loss.backward()
@@ -108,7 +112,7 @@ def bench_wan(cfg: DiTConfig, batch: int, latent: tuple[int, int, int, int], tex
     print(f"  Wan params: {sum(p.numel() for p in model.parameters()) / 1e6:.1f} M")
 
     def step():
-        with torch.autocast("cpu", torch.bfloat16):
+        with precision.autocast("cpu"):
             v = model(x, timestep, text, return_dict=False)[0]
         loss = (v.float() - target).square().mean()
         loss.backward()
@@ -132,7 +136,8 @@ def main() -> None:
     tokens = args.batch * grid[0] * grid[1] * grid[2]
     flops = dit_train_flops(cfg, args.batch, grid, args.text_len)
     n_params = sum(p.numel() for p in DiT(cfg).parameters())
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
+    dtype = "bf16 autocast" if precision.bf16_is_fast("cpu") else "fp32 (bf16 is not native on this CPU)"
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, {dtype}")
     print(f"DiT_S: {n_params / 1e6:.1f} M params, batch {args.batch} x {grid[0] * grid[1] * grid[2]} tokens, "
           f"text {args.text_len}, {flops / 1e9:.1f} GFLOP per training step")
 
@@ -141,7 +146,7 @@ def main() -> None:
     peak_after = matmul_peak_gflops()
     peak = max(peak_before, peak_after)  # the CPU may be shared: take the better reading
     achieved = flops / sec / 1e9
-    print(f"bf16 matmul peak: {peak:.0f} GFLOP/s (before {peak_before:.0f}, after {peak_after:.0f})")
+    print(f"matmul peak: {peak:.0f} GFLOP/s (before {peak_before:.0f}, after {peak_after:.0f})")
     print(f"kinema DiT_S fwd+bwd: {sec * 1e3:.0f} ms/step, {tokens / sec:.0f} tokens/s, "
           f"{achieved:.0f} GFLOP/s = {achieved / peak:.0%} of peak")
 

@@ -1,4 +1,4 @@
-"""Speed and memory of the default video VAE on CPU under bf16 autocast.
+"""Speed and memory of the default video VAE on CPU (bf16 autocast where native, else fp32).
 
 Run: python benchmarks/bench_vae.py [--preset base|tiny] [--frames 17] [--seconds 60]
 
@@ -14,6 +14,7 @@ import time
 
 import torch
 
+from kinema import precision
 from kinema.models.vae import VAE_PRESETS, VideoVAE, latent_shape
 
 
@@ -41,11 +42,11 @@ def main() -> None:
     n_enc = sum(p.numel() for p in vae.encoder.parameters())
     print(f"preset {args.preset}: {n_params / 1e6:.2f}M params "
           f"(encoder {n_enc / 1e6:.2f}M, decoder {(n_params - n_enc) / 1e6:.2f}M); "
-          f"torch threads {torch.get_num_threads()}")
+          f"torch threads {torch.get_num_threads()}, {'bf16 autocast' if precision.bf16_is_fast() else 'fp32'}")
 
     s = args.size
     x = torch.rand(1, 3, args.frames, s, s) * 2 - 1
-    with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16):
+    with torch.inference_mode(), precision.autocast("cpu"):
         mean, _ = vae.encode(x)  # warm-up: oneDNN picks kernels on first call
         vae.decode(mean)
         t_enc = t_dec = float("inf")
@@ -65,7 +66,7 @@ def main() -> None:
     rss_before = peak_rss_mb()
     t0 = time.perf_counter()
     n_out = 0
-    with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16):
+    with torch.inference_mode(), precision.autocast("cpu"):
         for chunk in vae.decode_stream(z, chunk_frames=args.chunk):
             n_out += chunk.shape[2]  # a caller would hand the chunk to an mp4 writer here
     dt = time.perf_counter() - t0
