@@ -335,9 +335,9 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, ValueError, FileNotFoundError) as e:
         print(f"kinema: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("kinema: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:  # a training run checkpoints first and says how to resume
+        print(f"kinema: interrupted{': ' + str(e) if str(e) else ''}", file=sys.stderr)
+        return 128 + int(getattr(e, "signum", 2))  # 130 for SIGINT, 143 for SIGTERM
     return 0
 
 

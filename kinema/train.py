@@ -18,12 +18,15 @@ uninterrupted run would have done.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import hashlib
 import json
 import math
 import os
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -39,6 +42,7 @@ from kinema.config import KINDS, TrainConfig, load_config
 
 __all__ = [
     "TrainingDiverged",
+    "TrainingInterrupted",
     "export_dit_run",
     "train",
     "train_from_cli",
@@ -112,6 +116,14 @@ def random_crops(x: torch.Tensor, size: int, gens: list[torch.Generator]) -> tor
         j = int(torch.randint(0, W - size + 1, (1,), generator=g))
         out.append(clip[..., i:i + size, j:j + size])
     return torch.stack(out)
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped a run after it checkpointed its last finished step."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.signum = signum
 
 
 class TrainingDiverged(RuntimeError):
@@ -193,6 +205,24 @@ def _plot_losses(records: list[dict[str, Any]], path: Path) -> None:
     ax.legend(fontsize=7)
     fig.tight_layout()
     save_figure(fig, path)
+
+
+@contextlib.contextmanager
+def _stop_on_signals():
+    """Yields a list that SIGINT / SIGTERM (Ctrl-C, a scheduler's preemption) append to, so the
+    loop can finish its step and checkpoint before it stops; the old handlers come back after.
+    Only the main thread can set handlers; elsewhere the list stays empty."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+    old = {sig: signal.signal(sig, lambda signum, frame: received.append(signum))
+           for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 def _fmt_time(seconds: float) -> str:
@@ -434,102 +464,115 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
     t_ckpt = t_start
     tokens_since_log = 0
     start_step = step
-    while step < stop:
-        batch = next(stream)
-        lr = lr_at(step, cfg, rewarm_from)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        gens = [clip_generator(cfg.seed, step, clip_id) for clip_id in batch["id"]]
+    interrupted = False
+    with _stop_on_signals() as stop_signal:
+        while step < stop:
+            batch = next(stream)
+            lr = lr_at(step, cfg, rewarm_from)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            gens = [clip_generator(cfg.seed, step, clip_id) for clip_id in batch["id"]]
 
-        if cfg.kind == "vae":
-            x = batch["video"].to(device, non_blocking=True)  # (B, 3, T, H, W) in [-1, 1]
-            if cfg.crop_size:  # the VAE is convolutional: crops teach it the same at a fraction of the cost
-                x = random_crops(x, cfg.crop_size, gens)
-            zshape = latent_shape(model_cfg, *x.shape[2:])
-            eps = torch.stack([torch.randn(zshape, generator=g) for g in gens]).to(device)  # posterior noise
-            with autocast:
-                x_hat, mean, logvar = model(x, eps)
-            parts = vae_loss(x, x_hat, mean, logvar, model_cfg)  # L1 + SSIM + gradient + KL, fp32
-            loss = parts["total"]
-            tokens = mean.shape[0] * math.prod(mean.shape[2:])  # latent positions (t * h * w) per step
-        else:
-            x0 = latents_to_dit(batch["latents"].to(device, non_blocking=True).float(), vae.cfg)  # (B, C, T, H, W)
-            B, C, T, H, W = x0.shape
-            # per clip: noise level per latent frame, which frames are given clean, and the noise
-            t = torch.cat([flow.sample_frame_times(1, T, g, p_independent=cfg.p_independent_t, mean=cfg.logit_mean,
-                                                   std=cfg.logit_std, shift=cfg.timestep_shift) for g in gens])
-            clean = torch.cat([flow.sample_condition_mask(1, T, g, probs=cfg.condition_probs) for g in gens])
-            eps = torch.stack([torch.randn((C, T, H, W), generator=g) for g in gens])
-            t, clean, eps = t.masked_fill(clean, 0.0).to(device), clean.to(device), eps.to(device)
-            x_t = flow.interpolate(x0, eps, t)  # clean frames (t = 0) are exactly x0
-            text, text_mask = text_encoder.encode(list(batch["caption"]))  # cached per prompt
-            drop = torch.tensor([c == "" for c in batch["caption"]], device=device)  # dropped captions -> null text
-            fps = torch.as_tensor(batch["fps"], dtype=torch.float32, device=device)
-            with autocast:
-                v = model(x_t, t, text, text_mask, drop, fps)
-            loss = flow.flow_loss(v, x0, eps, ~clean)  # clean frames are inputs, not targets
+            if cfg.kind == "vae":
+                x = batch["video"].to(device, non_blocking=True)  # (B, 3, T, H, W) in [-1, 1]
+                if cfg.crop_size:  # the VAE is convolutional: crops teach it the same at a fraction of the cost
+                    x = random_crops(x, cfg.crop_size, gens)
+                zshape = latent_shape(model_cfg, *x.shape[2:])
+                eps = torch.stack([torch.randn(zshape, generator=g) for g in gens]).to(device)  # posterior noise
+                with autocast:
+                    x_hat, mean, logvar = model(x, eps)
+                parts = vae_loss(x, x_hat, mean, logvar, model_cfg)  # L1 + SSIM + gradient + KL, fp32
+                loss = parts["total"]
+                tokens = mean.shape[0] * math.prod(mean.shape[2:])  # latent positions (t * h * w) per step
+            else:
+                x0 = latents_to_dit(batch["latents"].to(device, non_blocking=True).float(), vae.cfg)  # (B, C, T, H, W)
+                B, C, T, H, W = x0.shape
+                # per clip: noise level per latent frame, which frames are given clean, and the noise
+                t = torch.cat([flow.sample_frame_times(1, T, g, p_independent=cfg.p_independent_t, mean=cfg.logit_mean,
+                                                       std=cfg.logit_std, shift=cfg.timestep_shift) for g in gens])
+                clean = torch.cat([flow.sample_condition_mask(1, T, g, probs=cfg.condition_probs) for g in gens])
+                eps = torch.stack([torch.randn((C, T, H, W), generator=g) for g in gens])
+                t, clean, eps = t.masked_fill(clean, 0.0).to(device), clean.to(device), eps.to(device)
+                x_t = flow.interpolate(x0, eps, t)  # clean frames (t = 0) are exactly x0
+                text, text_mask = text_encoder.encode(list(batch["caption"]))  # cached per prompt
+                drop = torch.tensor([c == "" for c in batch["caption"]], device=device)  # dropped captions -> null text
+                fps = torch.as_tensor(batch["fps"], dtype=torch.float32, device=device)
+                with autocast:
+                    v = model(x_t, t, text, text_mask, drop, fps)
+                loss = flow.flow_loss(v, x0, eps, ~clean)  # clean frames are inputs, not targets
+                if ddp:
+                    # flow_loss averages over this rank's noisy frames; reweight so DDP's gradient mean equals
+                    # the average over the global batch's noisy frames, as a single process would compute
+                    n_local = (~clean).sum().float()
+                    n_global = n_local.clone()
+                    dist.all_reduce(n_global)
+                    loss = loss * n_local.clamp_min(1) * world_size / n_global.clamp_min(1)
+                parts = {"flow": loss}
+                pt = model_cfg.patch_size
+                tokens = B * T * (H // pt[1]) * (W // pt[2])  # spacetime patches per step
+            if cfg.debug_nan_step and step + 1 == cfg.debug_nan_step:
+                loss = loss * float("nan")
+
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()  # DDP all-reduces (averages) gradients here
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
+            # stop before the update if anything is non-finite: the weights and the last checkpoint stay good
+            bad = torch.tensor([float(not torch.isfinite(loss)) + float(not torch.isfinite(grad_norm))], device=device)
             if ddp:
-                # flow_loss averages over this rank's noisy frames; reweight so DDP's gradient mean equals
-                # the average over the global batch's noisy frames, as a single process would compute
-                n_local = (~clean).sum().float()
-                n_global = n_local.clone()
-                dist.all_reduce(n_global)
-                loss = loss * n_local.clamp_min(1) * world_size / n_global.clamp_min(1)
-            parts = {"flow": loss}
-            pt = model_cfg.patch_size
-            tokens = B * T * (H // pt[1]) * (W // pt[2])  # spacetime patches per step
-        if cfg.debug_nan_step and step + 1 == cfg.debug_nan_step:
-            loss = loss * float("nan")
+                dist.all_reduce(bad)
+            if bad.item() > 0:
+                msg = (f"loss or gradient became NaN/inf at step {step + 1} (loss {loss.item():.4g}, grad norm "
+                       f"{grad_norm.item():.4g}); the last good checkpoint in {ckpt_dir} is untouched. Fix: lower "
+                       f"lr (now {cfg.lr:g}), raise warmup_steps, keep grad_clip > 0, and --resume")
+                if ddp:
+                    dist.destroy_process_group()
+                raise TrainingDiverged(msg)
+            optimizer.step()
+            update_ema(ema, core, ema_decay_at(step, cfg.ema_decay))
+            step += 1
+            tokens_since_log += tokens * world_size
+            stopping = bool(stop_signal)
+            if ddp:  # stop together: torchrun passes the signal to every rank, maybe a step apart
+                flag = torch.tensor([float(stopping)], device=device)
+                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+                stopping = flag.item() > 0
 
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()  # DDP all-reduces (averages) gradients here
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
-        # stop before the update if anything is non-finite: the weights and the last checkpoint stay good
-        bad = torch.tensor([float(not torch.isfinite(loss)) + float(not torch.isfinite(grad_norm))], device=device)
-        if ddp:
-            dist.all_reduce(bad)
-        if bad.item() > 0:
-            msg = (f"loss or gradient became NaN/inf at step {step + 1} (loss {loss.item():.4g}, grad norm "
-                   f"{grad_norm.item():.4g}); the last good checkpoint in {ckpt_dir} is untouched. Fix: lower "
-                   f"lr (now {cfg.lr:g}), raise warmup_steps, keep grad_clip > 0, and --resume")
-            if ddp:
-                dist.destroy_process_group()
-            raise TrainingDiverged(msg)
-        optimizer.step()
-        update_ema(ema, core, ema_decay_at(step, cfg.ema_decay))
-        step += 1
-        tokens_since_log += tokens * world_size
-
-        # -- logs, samples, checkpoints: rank 0 writes, the others only train
-        if not master:
-            continue
-        if cfg.log_every and (step % cfg.log_every == 0 or step == stop):
-            now = time.monotonic()
-            rate = tokens_since_log / max(now - t_log, 1e-9)
-            elapsed = now - t_start
-            eta = elapsed / (step - start_step) * (cfg.total_steps - step)
-            rec = {"step": step, "loss": loss.detach().item(), **{f"loss_{k}": float(v.detach()) for k, v in parts.items() if k not in ("total", "flow")},
-                   "lr": lr, "grad_norm": grad_norm.item(), "tokens_per_s": rate, "elapsed_s": elapsed,
-                   "epoch": epoch, "skipped_clips": skipped_total}
-            records.append(rec)
-            with open(log_path, "a") as f:
-                f.write(json.dumps(rec) + "\n")
-            _plot_losses(records, out / "loss.png")
-            print(f"step {step}/{cfg.total_steps} | loss {rec['loss']:.4f} | lr {lr:.2e} | grad {rec['grad_norm']:.2f} "
-                  f"| {rate:,.0f} tok/s | ETA {_fmt_time(eta)}" + (f" | skipped {skipped_total}" if skipped_total else ""),
-                  flush=True)
-            t_log, tokens_since_log = now, 0
-        if cfg.sample_every and step % cfg.sample_every == 0:
-            extra = save_samples()
-            if extra:
+            # -- logs, samples, checkpoints: rank 0 writes, the others only train
+            if not master:
+                if stopping:
+                    interrupted = True
+                    break
+                continue
+            if cfg.log_every and (step % cfg.log_every == 0 or step == stop):
+                now = time.monotonic()
+                rate = tokens_since_log / max(now - t_log, 1e-9)
+                elapsed = now - t_start
+                eta = elapsed / (step - start_step) * (cfg.total_steps - step)
+                rec = {"step": step, "loss": loss.detach().item(), **{f"loss_{k}": float(v.detach()) for k, v in parts.items() if k not in ("total", "flow")},
+                       "lr": lr, "grad_norm": grad_norm.item(), "tokens_per_s": rate, "elapsed_s": elapsed,
+                       "epoch": epoch, "skipped_clips": skipped_total}
+                records.append(rec)
                 with open(log_path, "a") as f:
-                    f.write(json.dumps({"step": step, **extra}) + "\n")
-                print(f"step {step}: samples in {samples_dir}" + "".join(f" | {k} {v:.2f}" for k, v in extra.items()), flush=True)
-        due = (cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or \
-              (cfg.checkpoint_minutes and time.monotonic() - t_ckpt > 60 * cfg.checkpoint_minutes)
-        if due or step == stop:
-            save_checkpoint()
-            t_ckpt = time.monotonic()
+                    f.write(json.dumps(rec) + "\n")
+                _plot_losses(records, out / "loss.png")
+                print(f"step {step}/{cfg.total_steps} | loss {rec['loss']:.4f} | lr {lr:.2e} | grad {rec['grad_norm']:.2f} "
+                      f"| {rate:,.0f} tok/s | ETA {_fmt_time(eta)}" + (f" | skipped {skipped_total}" if skipped_total else ""),
+                      flush=True)
+                t_log, tokens_since_log = now, 0
+            if cfg.sample_every and step % cfg.sample_every == 0:
+                extra = save_samples()
+                if extra:
+                    with open(log_path, "a") as f:
+                        f.write(json.dumps({"step": step, **extra}) + "\n")
+                    print(f"step {step}: samples in {samples_dir}" + "".join(f" | {k} {v:.2f}" for k, v in extra.items()), flush=True)
+            due = (cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or \
+                  (cfg.checkpoint_minutes and time.monotonic() - t_ckpt > 60 * cfg.checkpoint_minutes)
+            if due or step == stop or stopping:
+                save_checkpoint()
+                t_ckpt = time.monotonic()
+            if stopping:
+                interrupted = True
+                break
 
     # -- 8. done: the end-of-run checkpoint and export were written in the loop's last step
     if master and step == cfg.total_steps:
@@ -537,6 +580,10 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
     if ddp:
         dist.barrier()
         dist.destroy_process_group()
+    if interrupted:
+        signum = stop_signal[0] if stop_signal else int(signal.SIGTERM)
+        raise TrainingInterrupted(f"stopped by {signal.Signals(signum).name} after step {step}; the checkpoint in "
+                                  f"{ckpt_dir} holds it: continue with --resume", signum)
     return export_dir
 
 

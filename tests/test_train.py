@@ -16,7 +16,7 @@ import torch.multiprocessing as mp
 from safetensors.torch import load_file
 
 from kinema.config import TrainConfig, load_config
-from kinema.train import TrainingDiverged, export_dit_run, lr_at, train
+from kinema.train import TrainingDiverged, TrainingInterrupted, export_dit_run, lr_at, train
 
 COLORS = [(230, 40, 40), (40, 90, 230), (40, 200, 60), (240, 210, 40), (160, 60, 200), (250, 140, 30)]
 
@@ -207,6 +207,33 @@ def test_nan_stops_and_keeps_last_checkpoint(data, tmp_path):
     train(dataclasses.replace(cfg, debug_nan_step=0, total_steps=3), resume=True)
     assert json.loads((state / "state.json").read_text())["step"] == 3
     assert hashlib.sha256((state / "model.safetensors").read_bytes()).hexdigest() != digest
+
+
+def test_a_signal_checkpoints_the_step_it_finished_and_resume_continues(data, tmp_path):
+    import signal
+    import threading
+    import time
+
+    # stop_at_step bounds the run should the signal be missed
+    cfg = tiny("vae", data, tmp_path, total_steps=1000, stop_at_step=300, checkpoint_every=0, checkpoint_minutes=0)
+    log = tmp_path / "log.jsonl"
+
+    def interrupt():  # Ctrl-C once the loop has logged its first steps
+        while not log.is_file():
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    before = signal.getsignal(signal.SIGINT)
+    threading.Thread(target=interrupt, daemon=True).start()
+    with pytest.raises(TrainingInterrupted, match="SIGINT after step .*--resume") as stopped:
+        train(cfg)
+    assert stopped.value.signum == signal.SIGINT
+    assert signal.getsignal(signal.SIGINT) is before  # the trainer's handler is gone again
+    state = tmp_path / "checkpoint" / "state.json"
+    step = json.loads(state.read_text())["step"]
+    assert 2 <= step < 300
+    train(dataclasses.replace(cfg, stop_at_step=step + 2), resume=True)
+    assert json.loads(state.read_text())["step"] == step + 2
 
 
 # ----------------------------------------------------------------------------- DDP
