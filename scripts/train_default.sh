@@ -28,10 +28,19 @@ resume=(); [ -d runs/vae/checkpoint ] && resume=(--resume)
 OMP_NUM_THREADS=$THREADS kinema train vae "${vae_args[@]}" "${resume[@]}"
 
 dit_args=(--config default-dit --set data=data/world-mix --set output_dir=runs/dit --set vae=runs/vae/export
-          --set total_steps=3000 --set warmup_steps=200 --set lr=4e-4 --set sample_every=500 --set checkpoint_every=250
+          --set warmup_steps=200 --set sample_every=500 --set checkpoint_every=250
           --set checkpoint_minutes=10 --set num_workers=0)
 resume=(); [ -d runs/dit/checkpoint ] && resume=(--resume)
-OMP_NUM_THREADS=$THREADS kinema train dit "${dit_args[@]}" "${resume[@]}"
+dit_step() { python -c "import json; print(json.load(open('runs/dit/checkpoint/state.json'))['step'])" 2>/dev/null || echo 0; }
+if [ "$(dit_step)" -lt 2800 ]; then  # stage 1: cosine from 4e-4 to zero at step 2800
+  OMP_NUM_THREADS=$THREADS kinema train dit "${dit_args[@]}" --set total_steps=2800 --set lr=4e-4 "${resume[@]}"
+fi
+# the shipped run went on in a later session from the committed step-2800 checkpoint, which
+# keeps no AdamW state: drop it here too, so the learning rate warms up again as it did
+if [ "$(dit_step)" = 2800 ]; then rm -f runs/dit/checkpoint/optimizer.pt; fi
+# stage 2: stage 1's cosine re-stretched to zero at step 4400: 1.3e-4 at step 2800 (reached after a
+# 200-step warmup), decaying to zero
+OMP_NUM_THREADS=$THREADS kinema train dit "${dit_args[@]}" --set total_steps=4400 --set lr=4e-4 --resume
 
 rm -rf kinema/assets/default
 cp -r runs/dit/export kinema/assets/default
