@@ -464,7 +464,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
     t_ckpt = t_start
     tokens_since_log = 0
     start_step = step
-    interrupted = False
+    stopping = False  # a signal arrived: finish this step, checkpoint it, stop
     with _stop_on_signals() as stop_signal:
         while step < stop:
             batch = next(stream)
@@ -516,11 +516,16 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # DDP all-reduces (averages) gradients here
             grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
-            # stop before the update if anything is non-finite: the weights and the last checkpoint stay good
-            bad = torch.tensor([float(not torch.isfinite(loss)) + float(not torch.isfinite(grad_norm))], device=device)
+            # stop before the update if anything is non-finite: the weights and the last checkpoint stay good.
+            # One reduction also carries the stop signal, so DDP ranks (which torchrun signals maybe a
+            # step apart) agree on the step they stop after.
+            flags = torch.tensor([float(not torch.isfinite(loss)) + float(not torch.isfinite(grad_norm)),
+                                  float(bool(stop_signal))], device=device)
             if ddp:
-                dist.all_reduce(bad)
-            if bad.item() > 0:
+                dist.all_reduce(flags)
+            bad, stop_flag = flags.tolist()
+            stopping = stop_flag > 0
+            if bad > 0:
                 msg = (f"loss or gradient became NaN/inf at step {step + 1} (loss {loss.item():.4g}, grad norm "
                        f"{grad_norm.item():.4g}); the last good checkpoint in {ckpt_dir} is untouched. Fix: lower "
                        f"lr (now {cfg.lr:g}), raise warmup_steps, keep grad_clip > 0, and --resume")
@@ -531,16 +536,10 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
             update_ema(ema, core, ema_decay_at(step, cfg.ema_decay))
             step += 1
             tokens_since_log += tokens * world_size
-            stopping = bool(stop_signal)
-            if ddp:  # stop together: torchrun passes the signal to every rank, maybe a step apart
-                flag = torch.tensor([float(stopping)], device=device)
-                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-                stopping = flag.item() > 0
 
             # -- logs, samples, checkpoints: rank 0 writes, the others only train
             if not master:
                 if stopping:
-                    interrupted = True
                     break
                 continue
             if cfg.log_every and (step % cfg.log_every == 0 or step == stop):
@@ -571,7 +570,6 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
                 save_checkpoint()
                 t_ckpt = time.monotonic()
             if stopping:
-                interrupted = True
                 break
 
     # -- 8. done: the end-of-run checkpoint and export were written in the loop's last step
@@ -580,7 +578,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
     if ddp:
         dist.barrier()
         dist.destroy_process_group()
-    if interrupted:
+    if stopping:
         signum = stop_signal[0] if stop_signal else int(signal.SIGTERM)
         raise TrainingInterrupted(f"stopped by {signal.Signals(signum).name} after step {step}; the checkpoint in "
                                   f"{ckpt_dir} holds it: continue with --resume", signum)
