@@ -63,6 +63,7 @@ class TrainConfig:
     min_lr: float = 0.0  # cosine decays to this; 0 = all the way down (best in our runs)
     warmup_steps: int = 200
     total_steps: int = 10000
+    lr_cycle_start: int = 0  # warm restart: warmup + cosine count from this step (continue a finished run)
     weight_decay: float = 0.0
     beta1: float = 0.9
     beta2: float = 0.99
@@ -136,6 +137,9 @@ class TrainConfig:
             raise ValueError(f"need 0 < lr and min_lr <= lr, got lr={self.lr}, min_lr={self.min_lr}")
         if self.warmup_steps > self.total_steps:
             raise ValueError(f"warmup_steps={self.warmup_steps} exceeds total_steps={self.total_steps}; lower it")
+        if not 0 <= self.lr_cycle_start <= self.total_steps - self.warmup_steps:
+            raise ValueError(f"lr_cycle_start={self.lr_cycle_start} must be in [0, total_steps - warmup_steps] = "
+                             f"[0, {self.total_steps - self.warmup_steps}]; raise total_steps for a longer cycle")
         for name in ("ema_decay", "beta1", "beta2", "caption_dropout", "p_independent_t"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")

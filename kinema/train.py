@@ -55,15 +55,20 @@ __all__ = [
 def lr_at(step: int, cfg: TrainConfig, rewarm_from: int | None = None) -> float:
     """Linear warmup to lr, then cosine decay to min_lr at total_steps (step counts from 0).
 
+    cfg.lr_cycle_start (default 0) is the step the schedule counts from: a warm restart
+    (SGDR, Loshchilov & Hutter 2017) of a finished run warms up again from there over
+    warmup_steps and decays from lr to min_lr by total_steps.
     rewarm_from: the step a run resumed at with a fresh optimizer state (a checkpoint shipped
     without AdamW's moments); the schedule's value is then ramped in again over warmup_steps,
     as Adam's first steps without second-moment estimates are full-size in every parameter.
     """
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    progress = (step - cfg.warmup_steps) / max(1, cfg.total_steps - cfg.warmup_steps)
+    start = getattr(cfg, "lr_cycle_start", 0)
+    s = step - start
+    if s < cfg.warmup_steps:
+        return cfg.lr * (max(s, 0) + 1) / cfg.warmup_steps
+    progress = (s - cfg.warmup_steps) / max(1, cfg.total_steps - start - cfg.warmup_steps)
     lr = cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1.0 + math.cos(math.pi * min(progress, 1.0)))
-    if rewarm_from is not None and cfg.warmup_steps > 0:
+    if rewarm_from is not None and rewarm_from > start and cfg.warmup_steps > 0:
         lr *= min(1.0, (step - rewarm_from + 1) / cfg.warmup_steps)
     return lr
 

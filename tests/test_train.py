@@ -119,6 +119,16 @@ def test_lr_warms_up_again_after_a_resume_with_a_fresh_optimizer():
     assert ramp == pytest.approx([0.25, 0.5, 0.75, 1.0, 1.0, 1.0])
 
 
+def test_lr_warm_restart_counts_from_the_cycle_start():
+    base = TrainConfig(kind="vae", model="tiny", lr=1.0, min_lr=0.0, warmup_steps=4, total_steps=12)
+    cfg = TrainConfig(kind="vae", model="tiny", lr=1.0, min_lr=0.0, warmup_steps=4, total_steps=22, lr_cycle_start=10)
+    # the second cycle is the first one shifted by 10 steps, whether or not the optimizer was restored
+    assert [lr_at(s + 10, cfg) for s in range(13)] == pytest.approx([lr_at(s, base) for s in range(13)])
+    assert [lr_at(s + 10, cfg, rewarm_from=10) for s in range(13)] == pytest.approx([lr_at(s, base) for s in range(13)])
+    with pytest.raises(ValueError, match="lr_cycle_start"):
+        TrainConfig(kind="vae", model="tiny", warmup_steps=4, total_steps=12, lr_cycle_start=10)
+
+
 # ----------------------------------------------------------------------------- training runs
 
 
