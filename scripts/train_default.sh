@@ -39,8 +39,17 @@ fi
 # keeps no AdamW state: drop it here too, so the learning rate warms up again as it did
 if [ "$(dit_step)" = 2800 ]; then rm -f runs/dit/checkpoint/optimizer.pt; fi
 # stage 2: stage 1's cosine re-stretched to zero at step 4400: 1.3e-4 at step 2800 (reached after a
-# 200-step warmup), decaying to zero
-OMP_NUM_THREADS=$THREADS kinema train dit "${dit_args[@]}" --set total_steps=4400 --set lr=4e-4 --resume
+# 200-step warmup), decaying; the shipped run stopped it at step 4000 (the end of that session)
+if [ "$(dit_step)" -lt 4000 ]; then
+  OMP_NUM_THREADS=$THREADS kinema train dit "${dit_args[@]}" --set total_steps=4400 --set lr=4e-4 \
+    --set stop_at_step=4000 --resume
+fi
+if [ "$(dit_step)" = 4000 ]; then rm -f runs/dit/checkpoint/optimizer.pt; fi  # committed without it, as at 2800
+# stage 3: a warm restart at step 4000 (a fresh cycle: 200-step warmup to 3e-4, cosine to zero at 7300)
+# with fewer independent per-frame noise levels (0.2 instead of 0.5: the modes use clean conditioning
+# frames, not mixed noise, so more of the budget goes to the shared-t case text-to-video samples from)
+OMP_NUM_THREADS=$THREADS kinema train dit "${dit_args[@]}" --set total_steps=7300 --set lr=3e-4 \
+  --set lr_cycle_start=4000 --set p_independent_t=0.2 --resume
 
 # the shipped model is the raw weights at guidance 2 (MODEL_CARD.md: they scored above the EMA's)
 rm -rf kinema/assets/default

@@ -59,6 +59,39 @@ def test_evaluate_model_writes_the_report(model_dir, tmp_path):
     assert "| attribute | model | ceiling | baseline |" in md and "Bias audit" in md
 
 
+def test_evaluate_model_samples_with_the_given_guidance_and_shift(tmp_path):
+    import dataclasses
+
+    import numpy as np
+    from conftest import tiny_pipeline
+
+    from kinema.eval.run import evaluate_model
+    from kinema.video import read_video, write_video
+    from kinema.world.splits import sample_prompt
+
+    folder = tmp_path / "model"
+    pipe = tiny_pipeline(dataclasses.replace(TINY_SAMPLE, guidance_scale=4.0, num_inference_steps=3))
+    torch.manual_seed(1)
+    for p in (*pipe.dit.blocks[0].cross.proj.parameters(), *pipe.dit.blocks[0].ada.parameters()):
+        torch.nn.init.normal_(p, std=0.05)  # let the text (so guidance) and t (so the shift) change v
+    pipe.save_pretrained(folder)
+    report = evaluate_model(folder, tmp_path / "r", num=1, guidance_scale=1.0, shift=3.0, progress=False)
+    assert (report["settings"]["guidance_scale"], report["settings"]["shift"]) == (1.0, 3.0)
+    got = read_video(tmp_path / "r" / "videos" / "id_0000_s0.mp4")[0]
+
+    def written(guidance, shift):  # the same video through the same encoder
+        p = KinemaPipeline.from_pretrained(folder)
+        p.config = dataclasses.replace(p.config, shift=shift)
+        v = p(sample_prompt("id", 0), seconds=2.0, seed=0, guidance_scale=guidance)
+        write_video(tmp_path / "want.mp4", v.frames, v.fps)
+        return read_video(tmp_path / "want.mp4")[0]
+
+    np.testing.assert_array_equal(got, written(1.0, 3.0))
+    assert not np.array_equal(got, written(4.0, 1.5))  # the saved defaults give another video
+    with pytest.raises(ValueError, match="guidance_scale"):
+        evaluate_model(folder, tmp_path / "bad", num=1, guidance_scale=-1.0, progress=False)
+
+
 def test_cli_eval_video_prints_scores(tmp_path, capsys):
     out = tmp_path / "ball.mp4"
     assert main(["world", "render", "a red ball bounces", "-o", str(out), "--size", "64x64"]) == 0

@@ -10,6 +10,7 @@ with a trained video-text model -> report.aggregate per row -> report.write_repo
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -79,6 +80,8 @@ def evaluate_model(
     num: int = 200,
     seeds: int = 1,
     steps: int | None = None,
+    guidance_scale: float | None = None,
+    shift: float | None = None,
     clip_model: str | os.PathLike | None = None,
     progress: bool = True,
 ) -> dict:
@@ -86,7 +89,8 @@ def evaluate_model(
 
     model_dir: a folder written by KinemaPipeline.save_pretrained (None: the shipped model).
     split: id | ood | combo | all. num: prompts per split; seeds: videos per prompt (seed
-    0..seeds-1). steps: denoising steps (None: the model's default). clip_model: a folder
+    0..seeds-1). steps, guidance_scale, shift: sampler settings (None: the model's saved
+    defaults), so one model folder is scored at several settings. clip_model: a folder
     written by `kinema train clip`, for the video-text score and FVD of every row.
     """
     from tqdm.auto import tqdm
@@ -100,7 +104,13 @@ def evaluate_model(
         raise ValueError(f"num and seeds must be integers >= 1, got num={num!r}, seeds={seeds!r}")
     if steps is not None and steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
+    if guidance_scale is not None and guidance_scale < 0:
+        raise ValueError(f"guidance_scale must be >= 0 (1 = no guidance), got {guidance_scale}")
+    if shift is not None and shift <= 0:
+        raise ValueError(f"shift must be > 0 (1 = no shift), got {shift}")
     pipe = KinemaPipeline.from_pretrained(model_dir)
+    overrides = {k: v for k, v in (("guidance_scale", guidance_scale), ("shift", shift)) if v is not None}
+    pipe.config = dataclasses.replace(pipe.config, **overrides)
     clip = None
     if clip_model is not None:
         from kinema.eval.clip import load_clip_model
@@ -113,6 +123,7 @@ def evaluate_model(
 
     report = {"model": _model_name(model_dir) or "default",
               "settings": {"splits": "+".join(splits), "num": num, "seeds": seeds, "steps": steps or cfg.num_inference_steps,
+                           "guidance_scale": cfg.guidance_scale, "shift": cfg.shift,
                            "size": f"{width}x{height}", "fps": fps, "seconds": EVAL_SECONDS,
                            "clip_model": _model_name(clip_model)},
               "splits": {}}
