@@ -32,16 +32,21 @@ def child(args: argparse.Namespace) -> None:
     if not args.random:
         pipe = KinemaPipeline.from_pretrained(args.model)  # None: the shipped default model
     else:
-        from kinema.models.dit import DiT, DiTConfig
+        import dataclasses
+
+        from kinema.config import load_config
+        from kinema.models.dit import DiT
         from kinema.models.text import NullText, TextEncoder
-        from kinema.models.vae import VAE_FAST, VideoVAE
+        from kinema.models.vae import VideoVAE
         from kinema.pipeline import SampleConfig
 
+        # the default recipes' architectures (configs/vae.yaml, configs/dit.yaml), as train() builds them
         torch.manual_seed(0)
         te = TextEncoder()
-        dit = DiT(DiTConfig(in_channels=VAE_FAST.latent_channels, hidden_size=256, depth=8, num_heads=4,
-                            text_dim=te.dim))
-        pipe = KinemaPipeline(VideoVAE(VAE_FAST), dit, te, NullText(te.dim), SampleConfig())
+        vae = VideoVAE(load_config("default-vae", ["model=fast"]).model_cfg())
+        dit = DiT(dataclasses.replace(load_config("default-dit").model_cfg(), in_channels=vae.cfg.latent_channels,
+                                      text_dim=te.dim))
+        pipe = KinemaPipeline(vae, dit, te, NullText(te.dim), SampleConfig())
     t_load = time.perf_counter() - t0
 
     # time the VAE decode separately by wrapping it
