@@ -73,6 +73,7 @@ class TrainConfig:
 
     # DiT training mixture (kinema.flow; DESIGN.md "per-frame noise levels")
     p_independent_t: float = 0.5  # per clip: independent t per frame, else one shared t
+    p_image: float = 0.0  # per step: the batch's first latent frames alone (text -> image is a 1-frame video)
     cond_none: float = 0.6  # conditioning-mask mode probabilities (Open-Sora v1.2)
     cond_first: float = 0.15
     cond_last: float = 0.05
@@ -140,7 +141,7 @@ class TrainConfig:
         if not 0 <= self.lr_cycle_start <= self.total_steps - self.warmup_steps:
             raise ValueError(f"lr_cycle_start={self.lr_cycle_start} must be in [0, total_steps - warmup_steps] = "
                              f"[0, {self.total_steps - self.warmup_steps}]; raise total_steps for a longer cycle")
-        for name in ("ema_decay", "beta1", "beta2", "caption_dropout", "p_independent_t"):
+        for name in ("ema_decay", "beta1", "beta2", "caption_dropout", "p_independent_t", "p_image"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         probs = self.condition_probs

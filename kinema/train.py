@@ -46,6 +46,7 @@ __all__ = [
     "export_dit_run",
     "train",
     "train_from_cli",
+    "image_step",
     "lr_at",
     "update_ema",
 ]
@@ -99,6 +100,16 @@ def clip_generator(seed: int, step: int, clip_id: str) -> torch.Generator:
     """
     key = hashlib.blake2b(f"{seed}/{step}/{clip_id}".encode(), digest_size=8).digest()
     return torch.Generator().manual_seed(int.from_bytes(key, "little") & (2**63 - 1))
+
+
+def image_step(seed: int, step: int, p_image: float) -> bool:
+    """Whether DiT step `step` trains on images: the batch's first latent frames alone.
+
+    The VAE is causal, so a clip's first latent frame is exactly the encoding of its first
+    frame as a 1-frame video: text-to-image (DESIGN.md) trains on the video data itself.
+    Drawn per step from (seed, step), so a resumed run replays the same choice.
+    """
+    return p_image > 0 and float(torch.rand((), generator=clip_generator(seed, step, "image"))) < p_image
 
 
 def psnr(x: torch.Tensor, y: torch.Tensor) -> float:
@@ -491,6 +502,8 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
                 tokens = mean.shape[0] * math.prod(mean.shape[2:])  # latent positions (t * h * w) per step
             else:
                 x0 = latents_to_dit(batch["latents"].to(device, non_blocking=True).float(), vae.cfg)  # (B, C, T, H, W)
+                if image_step(cfg.seed, step, cfg.p_image):
+                    x0 = x0[:, :, :1]  # stills: frame 0 encoded alone (a batch of 8 is ~1/9 of a video step)
                 B, C, T, H, W = x0.shape
                 # per clip: noise level per latent frame, which frames are given clean, and the noise
                 t = torch.cat([flow.sample_frame_times(1, T, g, p_independent=cfg.p_independent_t, mean=cfg.logit_mean,

@@ -45,11 +45,12 @@ if [ "$(dit_step)" -lt 4000 ]; then
     --set stop_at_step=4000 --resume
 fi
 if [ "$(dit_step)" = 4000 ]; then rm -f runs/dit/checkpoint/optimizer.pt; fi  # committed without it, as at 2800
-# stage 3: a warm restart at step 4000 (a fresh cycle: 200-step warmup to 3e-4, cosine to zero at 7300)
+# stage 3: a warm restart at step 4000 (a fresh cycle: 200-step warmup to 3e-4, cosine to zero at 7600)
 # with fewer independent per-frame noise levels (0.2 instead of 0.5: the modes use clean conditioning
 # frames, not mixed noise, so more of the budget goes to the shared-t case text-to-video samples from)
-OMP_NUM_THREADS=$THREADS kinema train dit "${dit_args[@]}" --set total_steps=7300 --set lr=3e-4 \
-  --set lr_cycle_start=4000 --set p_independent_t=0.2 --resume
+# and 10% of steps on stills (the first latent frame alone: text -> image is a 1-frame video)
+OMP_NUM_THREADS=$THREADS kinema train dit "${dit_args[@]}" --set total_steps=7600 --set lr=3e-4 \
+  --set lr_cycle_start=4000 --set p_independent_t=0.2 --set p_image=0.1 --resume
 
 # the shipped model is the raw weights at guidance 2 (MODEL_CARD.md: they scored above the EMA's)
 rm -rf kinema/assets/default

@@ -16,7 +16,7 @@ import torch.multiprocessing as mp
 from safetensors.torch import load_file
 
 from kinema.config import TrainConfig, load_config
-from kinema.train import TrainingDiverged, TrainingInterrupted, export_dit_run, lr_at, train
+from kinema.train import TrainingDiverged, TrainingInterrupted, export_dit_run, image_step, lr_at, train
 
 COLORS = [(230, 40, 40), (40, 90, 230), (40, 200, 60), (240, 210, 40), (160, 60, 200), (250, 140, 30)]
 
@@ -129,6 +129,15 @@ def test_lr_warm_restart_counts_from_the_cycle_start():
         TrainConfig(kind="vae", model="tiny", warmup_steps=4, total_steps=12, lr_cycle_start=10)
 
 
+def test_image_steps_are_drawn_per_step_and_replayable():
+    picks = [image_step(0, s, 0.1) for s in range(4000)]
+    assert picks == [image_step(0, s, 0.1) for s in range(4000)]  # a resumed run draws the same
+    assert 0.08 < sum(picks) / len(picks) < 0.12
+    assert not any(image_step(0, s, 0.0) for s in range(100)) and all(image_step(0, s, 1.0) for s in range(100))
+    with pytest.raises(ValueError, match="p_image"):
+        TrainConfig(kind="dit", p_image=1.5)
+
+
 # ----------------------------------------------------------------------------- training runs
 
 
@@ -204,6 +213,22 @@ def test_resume_equals_uninterrupted(vae_export, data, tmp_path):
         assert torch.equal(a[k], b[k]), k
     with pytest.raises(FileExistsError, match="--resume"):
         train(tiny("dit", data, tmp_path / "b", **kw))
+
+
+def test_image_steps_train_on_the_first_latent_frame(vae_export, data, tmp_path, monkeypatch):
+    from kinema.models.dit import DiT
+
+    seen, forward = [], DiT.forward
+
+    def spy(self, x, *a, **k):
+        seen.append(x.shape[2])
+        return forward(self, x, *a, **k)
+
+    monkeypatch.setattr(DiT, "forward", spy)
+    train(tiny("dit", data, tmp_path, vae=str(vae_export), total_steps=8, p_image=0.5, sample_every=0,
+               checkpoint_every=0, checkpoint_minutes=0, log_every=0))
+    want = [1 if image_step(0, s, 0.5) else 3 for s in range(8)]  # 9 frames -> 3 latent frames
+    assert seen == want and 0 < want.count(1) < 8
 
 
 def test_nan_stops_and_keeps_last_checkpoint(data, tmp_path):
