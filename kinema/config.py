@@ -54,6 +54,7 @@ class TrainConfig:
 
     # data
     num_frames: int = 17  # VAE training window in video frames (1 + 4k); the DiT trains on whole cached clips
+    init_from: str | None = None  # VAE only: warm start from this VAE (part or export folder), latent channels grown
     crop_size: int = 0  # VAE only: train on random crop_size x crop_size windows (0 = whole frames)
     num_workers: int = 0
 

@@ -288,6 +288,14 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
         from kinema.models.vae import VideoVAE, latent_shape, to_uint8_frames, vae_loss
 
         core = VAEStep(VideoVAE(model_cfg))
+        if cfg.init_from and not resume:  # warm start: a trained VAE, its latent channels grown to model_cfg's
+            from kinema.models.vae import VAEConfig, grow_latent_channels
+
+            src = ckpt.load_part(_find_vae_part(cfg.init_from), VideoVAE, VAEConfig)
+            core = VAEStep(grow_latent_channels(src, model_cfg))
+            if master:
+                print(f"initialised from {cfg.init_from} ({src.cfg.latent_channels} -> "
+                      f"{model_cfg.latent_channels} latent channels)", flush=True)
         dataset = ManifestDataset(cfg.data, num_frames=cfg.num_frames, caption_dropout=0.0, seed=cfg.seed)
     else:
         from kinema.data import LatentDataset, build_latent_cache

@@ -231,6 +231,20 @@ def test_image_steps_train_on_the_first_latent_frame(vae_export, data, tmp_path,
     assert seen == want and 0 < want.count(1) < 8
 
 
+def test_vae_warm_start_grows_the_latent_channels(vae_export, data, tmp_path):
+    from kinema.checkpoint import load_part
+    from kinema.models.vae import VAEConfig, VideoVAE
+
+    export = train(tiny("vae", data, tmp_path, init_from=str(vae_export), model_config={"latent_channels": 6},
+                        total_steps=1, lr=1e-9, warmup_steps=0, sample_every=0, latent_stats_clips=1))
+    src = load_part(vae_export / "vae", VideoVAE, VAEConfig)
+    new = load_part(export / "vae", VideoVAE, VAEConfig)
+    assert new.cfg.latent_channels == 6
+    w_src, w_new = src.decoder.conv_in.conv.weight, new.decoder.conv_in.conv.weight
+    torch.testing.assert_close(w_new[:, :4], w_src, atol=1e-6, rtol=0)  # the source's weights, one 1e-9 step on
+    assert w_new[:, 4:].abs().max() < 1e-6  # the new channels start unused by the decoder
+
+
 def test_nan_stops_and_keeps_last_checkpoint(data, tmp_path):
     cfg = tiny("vae", data, tmp_path, total_steps=6, checkpoint_every=2, debug_nan_step=3)
     with pytest.raises(TrainingDiverged, match="step 3.*lower\\s+lr"):

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from kinema.models.vae import (
+    grow_latent_channels,
     VAE_BASE,
     VAE_FAST,
     VAE_TINY,
@@ -203,3 +204,27 @@ def test_foreground_weighted_mse_counts_salient_pixels_more():
     bg = vae_loss(x, miss_background, mean, logvar, cfg)["mse"]
     assert float(bg) == pytest.approx(4 * 3 / (3 * 64))  # weight 1 on background
     assert float(obj) == pytest.approx(11 * float(bg))  # weight 1 + 20 * 0.5 on the object
+
+
+def test_grown_latent_channels_reconstruct_as_the_source():
+    torch.manual_seed(0)
+    src = VideoVAE(dataclasses.replace(VAE_TINY, patch_size=2, patch_frames=4, channel_mults=(1, 2),
+                                       temporal_downsample=(False, False)))
+    for p in src.parameters():  # a "trained" VAE: every weight non-zero
+        torch.nn.init.normal_(p, std=0.1)
+    big = grow_latent_channels(src, dataclasses.replace(src.cfg, latent_channels=7, kl_weight=1e-3))
+    x = torch.rand(1, 3, 9, 16, 16) * 2 - 1
+    with torch.no_grad():
+        m_old, lv_old = src.encode(x)
+        m_new, lv_new = big.encode(x)
+        assert m_new.shape[1] == 7
+        torch.testing.assert_close(m_new[:, :4], m_old)
+        torch.testing.assert_close(lv_new[:, :4], lv_old)
+        assert m_new[:, 4:].abs().sum() > 0  # the new channels carry a projection of the features
+        assert torch.allclose(lv_new[:, 4:], lv_old.new_tensor(float(src.encoder.conv_out.conv.bias[4:].mean())))
+        extra = torch.randn_like(m_new[:, 4:])
+        torch.testing.assert_close(big.decode(torch.cat([m_old, extra], 1)), src.decode(m_old))
+    with pytest.raises(ValueError, match="base_channels"):
+        grow_latent_channels(src, dataclasses.replace(src.cfg, base_channels=16, latent_channels=8))
+    with pytest.raises(ValueError, match="latent_channels"):
+        grow_latent_channels(src, dataclasses.replace(src.cfg, latent_channels=2))

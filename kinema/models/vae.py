@@ -414,6 +414,40 @@ class VideoVAE(nn.Module):
             )
 
 
+def grow_latent_channels(src: "VideoVAE", cfg: VAEConfig) -> "VideoVAE":
+    """A VideoVAE of config cfg that reconstructs exactly as src does, with more latent channels.
+
+    cfg must equal src.cfg except for latent_channels (>= src's) and the loss weights and
+    latent statistics. The new decoder input channels start at zero weight, so decode
+    ignores them and the reconstruction of encode's first channels is src's; the new encoder
+    mean channels start as a random projection of its features (so gradients reach them at
+    once), their log-variance at src's mean bias (the posterior as narrow as the old one).
+    This warm-starts a VAE of more capacity from a trained one (Net2Net-style, Chen et al. 2016).
+    """
+    old, new = src.cfg.latent_channels, cfg.latent_channels
+    arch = ("in_channels", "patch_size", "patch_frames", "base_channels", "channel_mults", "num_res_blocks",
+            "temporal_downsample", "norm_groups")
+    diff = [k for k in arch if getattr(src.cfg, k) != getattr(cfg, k)]
+    if diff or new < old:
+        raise ValueError(f"can only add latent channels to the same architecture: {diff or 'latent_channels'} "
+                         f"differ ({old} -> {new} latent channels); train this configuration from scratch")
+    vae = VideoVAE(cfg)
+    state = {k: v.clone() for k, v in src.state_dict().items()}
+    w, b = state.pop("encoder.conv_out.conv.weight"), state.pop("encoder.conv_out.conv.bias")  # (2 old, ...)
+    enc = vae.encoder.conv_out.conv
+    ew, eb = enc.weight.detach().clone(), torch.zeros_like(enc.bias)
+    ew[:old], eb[:old] = w[:old], b[:old]  # mean rows
+    ew[new:new + old], eb[new:new + old] = w[old:], b[old:]  # log-variance rows
+    ew[new + old:] = 0.0
+    eb[new + old:] = b[old:].mean()
+    state["encoder.conv_out.conv.weight"], state["encoder.conv_out.conv.bias"] = ew, eb
+    dw = torch.zeros_like(vae.decoder.conv_in.conv.weight)  # (cin, new, ...)
+    dw[:, :old] = state.pop("decoder.conv_in.conv.weight")
+    state["decoder.conv_in.conv.weight"] = dw
+    vae.load_state_dict(state)
+    return vae
+
+
 def _check_chunk(chunk: int, multiple: int, what: str) -> None:
     if chunk < 1 or chunk % multiple:
         fix = max(multiple, chunk // multiple * multiple)
