@@ -54,9 +54,10 @@ def test_evaluate_model_writes_the_report(model_dir, tmp_path):
     assert json.loads((out / "report.json").read_text())["settings"]["num"] == 2
     rows = report["splits"]["id"]["rows"]
     assert rows["ceiling"]["adherence"]["colour"]["mean"] > rows["baseline"]["adherence"]["colour"]["mean"]
-    assert rows["model"]["num"] == 2
+    assert rows["model"]["num"] == 2 and rows["vae"]["num"] == 2  # the ceiling's videos through the model's VAE
+    assert rows["vae"]["adherence"]["colour"]["mean"] < rows["ceiling"]["adherence"]["colour"]["mean"]  # a random VAE
     md = (out / "report.md").read_text()
-    assert "| attribute | model | ceiling | baseline |" in md and "Bias audit" in md
+    assert "| attribute | model | vae | ceiling | baseline |" in md and "Bias audit" in md
 
 
 def test_evaluate_model_samples_with_the_given_guidance_and_shift(tmp_path):

@@ -1,9 +1,9 @@
 """Per-video scores -> the evaluation report: aggregates with bootstrap intervals, the
 per-value bias audit, Markdown tables and plots.
 
-A "row" is one source of videos scored against the same prompts: the model, the ceiling
-(the simulator's own video of each prompt) and the baseline (an unrelated world clip per
-prompt). A record is one scored video: {"prompt", "split", "seed", "scores": evaluate_video
+A "row" is one source of videos scored against the same prompts: the model, the vae row
+(the ceiling's video encoded and decoded by the model's VAE), the ceiling (the simulator's
+own video of each prompt) and the baseline (an unrelated world clip per prompt). A record is one scored video: {"prompt", "split", "seed", "scores": evaluate_video
 output or {"error": str}, optionally "clip_score"}.
 """
 
@@ -23,7 +23,7 @@ from kinema.world.prompts import parse_prompt
 ADHERENCE_KEYS = ("overall", "count", "colour", "shape", "size", "motion", "direction", "camera", "background")
 AUDITED = ("colour", "shape", "size")  # attributes whose every value should be equally well rendered
 BIAS_TARGET = 0.05  # every value's accuracy within 5 points of the attribute's mean
-ROWS = ("model", "ceiling", "baseline")
+ROWS = ("model", "vae", "ceiling", "baseline")
 
 
 def _ci(values) -> dict | None:
@@ -179,9 +179,9 @@ def plot_adherence(rows: dict, path: Path, title: str) -> None:
 
 
 def plot_per_value(rows: dict, path: Path, title: str) -> None:
-    """Per-value accuracy of each audited attribute (model and ceiling), dashed: the model's mean."""
+    """Per-value accuracy of each audited attribute (model, vae and ceiling), dashed: the model's mean."""
     plt = pyplot()
-    names = [r for r in ("model", "ceiling") if r in rows]
+    names = [r for r in ("model", "vae", "ceiling") if r in rows]
     attrs = [a for a in AUDITED if any(a in rows[r]["per_value"] for r in names)]
     fig, axes = plt.subplots(1, max(1, len(attrs)), figsize=(4 * max(1, len(attrs)), 3.5), squeeze=False)
     for ax, a in zip(axes[0], attrs):
@@ -210,8 +210,9 @@ def write_report(report: dict, out_dir: str | os.PathLike) -> tuple[Path, Path]:
     md = ["# Kinema evaluation report", "",
           f"Model: `{report['model']}`. Settings: "
           + ", ".join(f"{k}={v}" for k, v in report["settings"].items()) + ".", "",
-          "Rows: **model** (generated videos), **ceiling** (the simulator's own video of each prompt: what a "
-          "perfect model would score under this parser), **baseline** (an unrelated world clip per prompt: "
+          "Rows: **model** (generated videos), **vae** (the ceiling's video encoded and decoded by the model's "
+          "VAE: the best a DiT over these latents can score), **ceiling** (the simulator's own video of each "
+          "prompt: what a perfect model would score under this parser), **baseline** (an unrelated world clip per prompt: "
           "what ignoring the prompt scores).", ""]
     for split, res in report["splits"].items():
         plot_adherence(res["rows"], out / f"adherence_{split}.png", f"prompt adherence, split {split}")

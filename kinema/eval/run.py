@@ -2,9 +2,10 @@
 video, `score_one(video_path, prompt)`.
 
 Steps of evaluate_model: prompts of each split (sample_prompt(split, i)) -> per prompt and
-seed, three videos at the model's size and fps, 2 s long (FVD_FRAMES frames at 16 fps):
-the model's, the ceiling's (the simulator's own video of the prompt) and the baseline's
-(an unrelated world clip) -> evaluate_video on each -> optional video-text score and FVD
+seed, four videos at the model's size and fps, 2 s long (FVD_FRAMES frames at 16 fps):
+the model's, the ceiling's (the simulator's own video of the prompt), the vae row's (that
+video encoded and decoded by the model's VAE: the best a DiT over these latents can score)
+and the baseline's (an unrelated world clip) -> evaluate_video on each -> optional video-text score and FVD
 with a trained video-text model -> report.aggregate per row -> report.write_report.
 """
 
@@ -95,6 +96,7 @@ def evaluate_model(
     """
     from tqdm.auto import tqdm
 
+    from kinema.eval.reconstruction import reconstruct
     from kinema.pipeline import KinemaPipeline
     from kinema.video import save_contact_sheet, write_video
 
@@ -130,7 +132,7 @@ def evaluate_model(
     t0 = time.monotonic()
     for s in splits:
         # 2. the three videos of every (prompt, seed), scored as they come
-        records = {r: [] for r in ("model", "ceiling", "baseline")}
+        records = {r: [] for r in ("model", "vae", "ceiling", "baseline")}
         feats = {r: [] for r in records}
         bar = tqdm(total=num * seeds, desc=f"evaluating ({s})", unit="video", disable=not progress, file=sys.stderr)
         for i in range(num):
@@ -139,8 +141,10 @@ def evaluate_model(
                 video = pipe(prompt, seconds=EVAL_SECONDS, seed=k, num_inference_steps=steps)
                 name = f"{s}_{i:04d}_s{k}.mp4"
                 write_video(out / "videos" / name, video.frames, video.fps)
+                ceiling = _ceiling_clip(prompt, k, s, fps, width, height)
                 clips = {"model": video.frames,
-                         "ceiling": _ceiling_clip(prompt, k, s, fps, width, height),
+                         "vae": None if ceiling is None else reconstruct(pipe.vae, ceiling),
+                         "ceiling": ceiling,
                          "baseline": _world_clip("id", BASELINE_SEED_OFFSET + i * seeds + k, fps, width, height)}
                 for r, frames in clips.items():
                     rec = {"prompt": prompt, "split": s, "index": i, "seed": k}
