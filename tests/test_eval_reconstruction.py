@@ -31,6 +31,8 @@ def test_lossless_vae_scores_perfectly_and_parser_finds_everything():
     out = evaluate_vae(Lossless(), num=3, seconds=1.0, progress=False)
     assert out["psnr_db"] == math.inf
     assert out["parser_total"] > 0 and out["parser_found_rate"] >= 0.99
+    assert out["adherence_reconstructions"] == out["adherence_renders"]  # lossless: scored as the clips
+    assert out["adherence_renders"]["colour"] > 0.9
 
 
 def test_random_vae_is_lossy():
@@ -41,3 +43,4 @@ def test_random_vae_is_lossy():
     assert rec.shape == frames.shape and rec.dtype == np.uint8
     out = evaluate_vae(vae, num=1, seconds=0.5, progress=False)
     assert out["psnr_db"] < 30
+    assert out["adherence_reconstructions"]["colour"] < out["adherence_renders"]["colour"]
