@@ -44,6 +44,10 @@ class TrainConfig:
     model: str = "s"  # preset: vae "tiny" | "base"; dit "tiny" | "s" | "b"
     model_config: dict[str, Any] | None = None  # fields over the preset, e.g. {depth: 8}
 
+    # warm start (not with --resume): VAE: a VAE part or export folder; DiT: a model folder. Latent
+    # channels may grow (vae.grow_latent_channels, dit.grow_in_channels); the rest must match.
+    init_from: str | None = None
+
     # DiT only: where latents come from and how text is read
     vae: str = "runs/vae/export"  # a VAE part folder or an export folder holding vae/
     latent_cache: str | None = None  # None: <output_dir>/latents
@@ -54,7 +58,6 @@ class TrainConfig:
 
     # data
     num_frames: int = 17  # VAE training window in video frames (1 + 4k); the DiT trains on whole cached clips
-    init_from: str | None = None  # VAE only: warm start from this VAE (part or export folder), latent channels grown
     crop_size: int = 0  # VAE only: train on random crop_size x crop_size windows (0 = whole frames)
     num_workers: int = 0
 

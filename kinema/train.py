@@ -319,6 +319,15 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
         if ddp:
             dist.barrier()  # the other ranks wait for rank 0's cache
         core = DiTStep(DiT(model_cfg), NullText(text_encoder.dim, cfg.null_text_tokens))
+        if cfg.init_from and not resume:  # warm start: a trained model's DiT, grown to this VAE's latent channels
+            from kinema.models.dit import grow_in_channels
+            from kinema.pipeline import KinemaPipeline
+
+            src = KinemaPipeline.from_pretrained(cfg.init_from)
+            core = DiTStep(grow_in_channels(src.dit, model_cfg), src.null_text)
+            if master:
+                print(f"initialised from {cfg.init_from} ({src.dit.cfg.in_channels} -> {model_cfg.in_channels} "
+                      "latent channels)", flush=True)
         dataset = LatentDataset(cache_dir, caption_dropout=cfg.caption_dropout, seed=cfg.seed)
     core.to(device)
     ema = copy.deepcopy(core).requires_grad_(False).eval()  # the weights we sample from and export

@@ -253,3 +253,24 @@ def test_bf16_autocast_close_to_fp32():
         v16 = model(x, t, text, mask, fps)
     assert v16.dtype == torch.float32
     assert (v16 - v32).abs().max() < 0.05 * v32.abs().max()
+
+
+def test_grown_input_channels_predict_as_the_source():
+    from kinema.models.dit import grow_in_channels
+
+    torch.manual_seed(0)
+    cfg = DiTConfig(in_channels=4, hidden_size=32, depth=1, num_heads=2, text_dim=8)
+    src = DiT(cfg).eval()
+    for p in src.parameters():  # trained: no zero-initialised path left
+        torch.nn.init.normal_(p, std=0.1)
+    big = grow_in_channels(src, dataclasses.replace(cfg, in_channels=6)).eval()
+    x = torch.randn(2, 4, 3, 4, 4)
+    t, fps = torch.rand(2, 3), torch.full((2,), 16.0)
+    text, mask = torch.randn(2, 5, 8), torch.ones(2, 5, dtype=torch.bool)
+    with torch.no_grad():
+        want = src(x, t, text, mask, fps)
+        got = big(torch.cat([x, torch.randn(2, 2, 3, 4, 4)], 1), t, text, mask, fps)
+    torch.testing.assert_close(got[:, :4], want)
+    assert not got[:, 4:].any()
+    with pytest.raises(ValueError, match="same architecture"):
+        grow_in_channels(src, dataclasses.replace(cfg, in_channels=6, depth=2))

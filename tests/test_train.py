@@ -245,6 +245,22 @@ def test_vae_warm_start_grows_the_latent_channels(vae_export, data, tmp_path):
     assert w_new[:, 4:].abs().max() < 1e-6  # the new channels start unused by the decoder
 
 
+def test_dit_warm_start_from_a_model_on_a_vae_with_more_channels(vae_export, data, tmp_path):
+    from kinema.pipeline import KinemaPipeline
+
+    kw = dict(sample_every=0, checkpoint_every=0, checkpoint_minutes=0, log_every=0)
+    src = KinemaPipeline.from_pretrained(train(tiny("dit", data, tmp_path / "a", vae=str(vae_export), total_steps=2, **kw)))
+    vae6 = train(tiny("vae", data, tmp_path / "vae6", init_from=str(vae_export), model_config={"latent_channels": 6},
+                      total_steps=1, warmup_steps=0, sample_every=0, latent_stats_clips=1))
+    export = train(tiny("dit", data, tmp_path / "b", vae=str(vae6), init_from=str(tmp_path / "a" / "export"),
+                        total_steps=1, lr=1e-9, warmup_steps=0, **kw))
+    new = KinemaPipeline.from_pretrained(export)
+    assert new.dit.cfg.in_channels == 6
+    a, b = src.dit.blocks[0].attn.qkv.weight, new.dit.blocks[0].attn.qkv.weight  # the body carries over
+    torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
+    torch.testing.assert_close(new.null_text.tokens, src.null_text.tokens, atol=1e-6, rtol=0)
+
+
 def test_nan_stops_and_keeps_last_checkpoint(data, tmp_path):
     cfg = tiny("vae", data, tmp_path, total_steps=6, checkpoint_every=2, debug_nan_step=3)
     with pytest.raises(TrainingDiverged, match="step 3.*lower\\s+lr"):

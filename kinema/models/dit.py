@@ -12,6 +12,7 @@ Each block: adaLN-Zero self-attention (3D RoPE, QK-norm) -> cross-attention to t
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -32,6 +33,7 @@ __all__ = [
     "apply_rope",
     "timestep_embedding",
     "modulate",
+    "grow_in_channels",
 ]
 
 
@@ -484,3 +486,27 @@ class DiT(nn.Module):
             cache.keys = [k[:, :, drop:] for k in cache.keys]
             cache.values = [v[:, :, drop:] for v in cache.values]
             cache.cached_frames = cache.max_frames
+
+
+def grow_in_channels(src: DiT, cfg: DiTConfig) -> DiT:
+    """A DiT of config cfg (more latent channels than src, otherwise equal) that predicts
+    exactly src's velocity on src's channels and zero on the new ones, ignoring their input.
+
+    Warm-starts a DiT for a VAE with more latent channels from one trained on the smaller
+    latents: the transformer body (text, layout, motion) carries over, and the patch embedding
+    and output layer learn the new channels. Patch vectors are channel-major (C, pt, ph, pw).
+    """
+    old, new = src.cfg.in_channels, cfg.in_channels
+    if dataclasses.replace(src.cfg, in_channels=new) != cfg or new < old:
+        raise ValueError(f"can only add input channels ({old} -> {new}) to the same architecture; "
+                         f"src is {src.cfg}, asked for {cfg}")
+    dit = DiT(cfg)
+    state = {k: v.clone() for k, v in src.state_dict().items()}
+    per = math.prod(cfg.patch_size)  # patch values per channel
+    w_in = torch.zeros_like(dit.x_embed.weight)  # (D, new * per)
+    w_in[:, : old * per] = state.pop("x_embed.weight")
+    w_out, b_out = torch.zeros_like(dit.final.linear.weight), torch.zeros_like(dit.final.linear.bias)
+    w_out[: old * per], b_out[: old * per] = state.pop("final.linear.weight"), state.pop("final.linear.bias")
+    state.update({"x_embed.weight": w_in, "final.linear.weight": w_out, "final.linear.bias": b_out})
+    dit.load_state_dict(state)
+    return dit
