@@ -63,7 +63,7 @@ def lr_at(step: int, cfg: TrainConfig, rewarm_from: int | None = None) -> float:
     without AdamW's moments); the schedule's value is then ramped in again over warmup_steps,
     as Adam's first steps without second-moment estimates are full-size in every parameter.
     """
-    start = getattr(cfg, "lr_cycle_start", 0)
+    start = getattr(cfg, "lr_cycle_start", 0)  # the video-text model's ClipConfig has no restarts
     s = step - start
     if s < cfg.warmup_steps:
         return cfg.lr * (max(s, 0) + 1) / cfg.warmup_steps
