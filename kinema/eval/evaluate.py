@@ -57,6 +57,15 @@ def evaluate_video(frames, fps: float, prompt: str) -> dict:
             "camera": camera, "background": background, "num_tracks": len(objects)}
 
 
+def score_video(frames, fps: float, prompt: str) -> dict:
+    """evaluate_video, or {"error": reason} for a video the parser cannot read: a failure to
+    count in a report, not a crash of the run."""
+    try:
+        return evaluate_video(frames, fps, prompt)
+    except ValueError as e:
+        return {"error": str(e)}
+
+
 def evaluate_file(path: str | os.PathLike, prompt: str) -> dict:
     """evaluate_video on a video file (anything kinema.video.read_video decodes)."""
     from kinema.video import read_video

@@ -13,6 +13,7 @@ import torch
 
 from kinema import precision
 from kinema.eval.parser import match_ground_truth
+from kinema.eval.report import aggregate
 from kinema.eval.stats import bootstrap_ci
 from kinema.models.vae import from_uint8_frames, to_uint8_frames
 
@@ -43,12 +44,12 @@ def evaluate_vae(vae, *, num: int = 48, split: str = "id", seconds: float = 2.0,
     the most a DiT that generates this VAE's latents can score in `kinema eval`."""
     from tqdm import tqdm
 
-    from kinema.eval.evaluate import evaluate_video
+    from kinema.eval.evaluate import score_video
     from kinema.world.dataset import bucket_for, make_world_clip
 
     vae.eval()
     psnrs, found, total, errors = [], 0, 0, []
-    scores: dict[str, list[dict]] = {"reconstructions": [], "renders": []}
+    records: dict[str, list[dict]] = {"reconstructions": [], "renders": []}
     for i in tqdm(range(num), desc="vae reconstructions", disable=not progress):
         seed = HELDOUT_SEED_OFFSET + i
         width, height = bucket_for(seed)
@@ -57,11 +58,9 @@ def evaluate_vae(vae, *, num: int = 48, split: str = "id", seconds: float = 2.0,
         psnrs.append(psnr(rec, clip.frames))
         f, t, e = match_ground_truth(rec, clip.truth)
         found, total, errors = found + f, total + t, errors + e
+        caption = clip.captions["short"]
         for row, frames in (("reconstructions", rec), ("renders", clip.frames)):
-            try:
-                scores[row].append(evaluate_video(frames, fps, clip.captions["short"]))
-            except ValueError:  # a video the parser cannot read scores nothing
-                scores[row].append({})
+            records[row].append({"prompt": caption, "scores": score_video(frames, fps, caption)})
     mean, lo, hi = bootstrap_ci(psnrs)
     errors_arr = np.asarray(errors) if errors else np.full(1, np.nan)
     return {
@@ -70,17 +69,12 @@ def evaluate_vae(vae, *, num: int = 48, split: str = "id", seconds: float = 2.0,
         "centroid_error_px_median": float(np.median(errors_arr)),
         "centroid_error_px_p99": float(np.percentile(errors_arr, 99)),
         "found_under_0.5px_rate": float(np.sum(errors_arr < 0.5) / max(total, 1)),
-        **{f"adherence_{row}": _mean_adherence(v) for row, v in scores.items()},
+        **{f"adherence_{row}": _means(aggregate(v)) for row, v in records.items()},
     }
 
 
-def _mean_adherence(scores: list[dict]) -> dict[str, float]:
-    """Mean adherence per attribute and the mean object permanence over videos (NaN-free)."""
-    out = {}
-    for key in ("overall", "colour", "shape", "count", "motion"):
-        v = [s["adherence"][key] for s in scores if key in s.get("adherence", {})]
-        v = [x for x in v if x is not None and np.isfinite(x)]
-        out[key] = float(np.mean(v)) if v else float("nan")
-    perm = [s["consistency"]["permanence"] for s in scores if "permanence" in s.get("consistency", {})]
-    out["permanence"] = float(np.mean(perm)) if perm else float("nan")
-    return out
+def _means(row: dict) -> dict[str, float]:
+    """A report row (report.aggregate) -> mean adherence per attribute and mean object permanence."""
+    cis = {k: row["adherence"].get(k) for k in ("overall", "colour", "shape", "count", "motion")}
+    cis["permanence"] = row["consistency"].get("permanence")
+    return {k: ci["mean"] if ci else float("nan") for k, ci in cis.items()}

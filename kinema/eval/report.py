@@ -3,8 +3,9 @@ per-value bias audit, Markdown tables and plots.
 
 A "row" is one source of videos scored against the same prompts: the model, the vae row
 (the ceiling's video encoded and decoded by the model's VAE), the ceiling (the simulator's
-own video of each prompt) and the baseline (an unrelated world clip per prompt). A record is one scored video: {"prompt", "split", "seed", "scores": evaluate_video
-output or {"error": str}, optionally "clip_score"}.
+own video of each prompt) and the baseline (an unrelated world clip per prompt). A record is
+one scored video: {"prompt", "split", "seed", "scores": evaluate_video output or
+{"error": str}, optionally "clip_score"}.
 """
 
 from __future__ import annotations

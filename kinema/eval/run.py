@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kinema.eval.evaluate import evaluate_file, evaluate_video
+from kinema.eval.evaluate import evaluate_file, score_video
 from kinema.eval.report import aggregate, scores_table, write_report
 from kinema.world.splits import SPLITS, sample_prompt
 
@@ -27,13 +27,6 @@ EVAL_SECONDS = 2.0  # every scored clip is 2 s: the training length and the FVD 
 BASELINE_SEED_OFFSET = 1_000_000  # baseline and FVD reference scenes: seeds no prompt uses
 REFERENCE_SEED_OFFSET = 2_000_000
 NUM_SHEET = 6  # samples on each best / worst contact sheet
-
-
-def _score(frames: np.ndarray, fps: float, prompt: str) -> dict:
-    try:
-        return evaluate_video(frames, fps, prompt)
-    except ValueError as e:  # a video the parser cannot read is a failure, not a crash of the run
-        return {"error": str(e)}
 
 
 def _world_clip(split: str, seed: int, fps: float, width: int, height: int) -> np.ndarray:
@@ -106,13 +99,11 @@ def evaluate_model(
         raise ValueError(f"num and seeds must be integers >= 1, got num={num!r}, seeds={seeds!r}")
     if steps is not None and steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
-    if guidance_scale is not None and guidance_scale < 0:
-        raise ValueError(f"guidance_scale must be >= 0 (1 = no guidance), got {guidance_scale}")
     if shift is not None and shift <= 0:
         raise ValueError(f"shift must be > 0 (1 = no shift), got {shift}")
     pipe = KinemaPipeline.from_pretrained(model_dir)
-    overrides = {k: v for k, v in (("guidance_scale", guidance_scale), ("shift", shift)) if v is not None}
-    pipe.config = dataclasses.replace(pipe.config, **overrides)
+    if shift is not None:  # the one sampler setting that is not a call argument
+        pipe.config = dataclasses.replace(pipe.config, shift=shift)
     clip = None
     if clip_model is not None:
         from kinema.eval.clip import load_clip_model
@@ -125,7 +116,8 @@ def evaluate_model(
 
     report = {"model": _model_name(model_dir) or "default",
               "settings": {"splits": "+".join(splits), "num": num, "seeds": seeds, "steps": steps or cfg.num_inference_steps,
-                           "guidance_scale": cfg.guidance_scale, "shift": cfg.shift,
+                           "guidance_scale": cfg.guidance_scale if guidance_scale is None else guidance_scale,
+                           "shift": cfg.shift,
                            "size": f"{width}x{height}", "fps": fps, "seconds": EVAL_SECONDS,
                            "clip_model": _model_name(clip_model)},
               "splits": {}}
@@ -138,7 +130,8 @@ def evaluate_model(
         for i in range(num):
             prompt = sample_prompt(s, i)
             for k in range(seeds):
-                video = pipe(prompt, seconds=EVAL_SECONDS, seed=k, num_inference_steps=steps)
+                video = pipe(prompt, seconds=EVAL_SECONDS, seed=k, num_inference_steps=steps,
+                             guidance_scale=guidance_scale)
                 name = f"{s}_{i:04d}_s{k}.mp4"
                 write_video(out / "videos" / name, video.frames, video.fps)
                 ceiling = _ceiling_clip(prompt, k, s, fps, width, height)
@@ -151,7 +144,7 @@ def evaluate_model(
                     if frames is None:
                         rec["scores"] = {"error": "no simulated scene realises this prompt"}
                     else:
-                        rec["scores"] = _score(frames, video.fps if r == "model" else fps, prompt)
+                        rec["scores"] = score_video(frames, video.fps if r == "model" else fps, prompt)
                         if clip is not None:
                             _clip_scores(clip, frames, prompt, rec, feats[r])
                     if r == "model":
