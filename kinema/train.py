@@ -324,6 +324,9 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
             from kinema.pipeline import KinemaPipeline
 
             src = KinemaPipeline.from_pretrained(cfg.init_from)
+            if src.null_text.num_tokens != cfg.null_text_tokens:
+                raise ValueError(f"init_from={cfg.init_from} has {src.null_text.num_tokens} null-text tokens, this run asks "
+                                 f"for {cfg.null_text_tokens}; set null_text_tokens={src.null_text.num_tokens} to warm-start from it")
             core = DiTStep(grow_in_channels(src.dit, model_cfg), src.null_text)
             if master:
                 print(f"initialised from {cfg.init_from} ({src.dit.cfg.in_channels} -> {model_cfg.in_channels} "

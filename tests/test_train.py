@@ -259,6 +259,9 @@ def test_dit_warm_start_from_a_model_on_a_vae_with_more_channels(vae_export, dat
     a, b = src.dit.blocks[0].attn.qkv.weight, new.dit.blocks[0].attn.qkv.weight  # the body carries over
     torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
     torch.testing.assert_close(new.null_text.tokens, src.null_text.tokens, atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="set null_text_tokens=1"):  # a null text of another length is not dropped silently
+        train(tiny("dit", data, tmp_path / "c", vae=str(vae6), init_from=str(tmp_path / "a" / "export"),
+                   null_text_tokens=2, total_steps=1, **kw))
 
 
 def test_nan_stops_and_keeps_last_checkpoint(data, tmp_path):
