@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A successor of the default model (trained, not shipped: it ties with it, MODEL_CARD.md): a VAE
-# with 16 latent channels instead of 8, then a DiT on its latents. Both warm-start from the shipped model's parts, so neither starts from scratch:
+# with 16 latent channels instead of 8, then a DiT on its latents. Both warm-start from the shipped
+# model's parts, so neither starts from scratch:
 #   VAE: the shipped VAE with 8 new latent channels that its decoder ignores at first
 #        (kinema.models.vae.grow_latent_channels; it reconstructs exactly as the shipped one at step 0)
 #   DiT: the shipped DiT's transformer, text and null-text weights, with a patch embedding and output
