@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A successor of the default model (trained, not shipped: it ties with it, MODEL_CARD.md): a VAE
+# A successor of the default model (trained; export in checkpoints/next-model, MODEL_CARD.md): a VAE
 # with 16 latent channels instead of 8, then a DiT on its latents. Both warm-start from the shipped
 # model's parts, so neither starts from scratch:
 #   VAE: the shipped VAE with 8 new latent channels that its decoder ignores at first
