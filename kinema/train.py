@@ -311,14 +311,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
             if (cfg.model_config or {}).get(k, v) != v:
                 raise ValueError(f"model_config.{k}={cfg.model_config[k]} disagrees with the VAE / text encoder ({v}); drop it")
         model_cfg = dataclasses.replace(model_cfg, **derived)
-        cache_dir = Path(cfg.latent_cache or out / "latents")
-        if master and not (cache_dir / "index.jsonl").is_file():
-            # encode every clip once: the DiT then never runs the VAE encoder (Sora: train in latent space)
-            print(f"building latent cache {cache_dir} from {cfg.data} with the VAE at {cfg.vae}", flush=True)
-            build_latent_cache(cfg.data, vae, cache_dir)  # whole clips (longest 1 + 4k prefix); resumable
-        if ddp:
-            dist.barrier()  # the other ranks wait for rank 0's cache
-        core = DiTStep(DiT(model_cfg), NullText(text_encoder.dim, cfg.null_text_tokens))
+        # the model before the latent cache, so that a warm start that does not fit fails in seconds, not after it
         if cfg.init_from and not resume:  # warm start: a trained model's DiT, grown to this VAE's latent channels
             from kinema.models.dit import grow_in_channels
             from kinema.pipeline import KinemaPipeline
@@ -331,6 +324,15 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
             if master:
                 print(f"initialised from {cfg.init_from} ({src.dit.cfg.in_channels} -> {model_cfg.in_channels} "
                       "latent channels)", flush=True)
+        else:
+            core = DiTStep(DiT(model_cfg), NullText(text_encoder.dim, cfg.null_text_tokens))
+        cache_dir = Path(cfg.latent_cache or out / "latents")
+        if master and not (cache_dir / "index.jsonl").is_file():
+            # encode every clip once: the DiT then never runs the VAE encoder (Sora: train in latent space)
+            print(f"building latent cache {cache_dir} from {cfg.data} with the VAE at {cfg.vae}", flush=True)
+            build_latent_cache(cfg.data, vae, cache_dir)  # whole clips (longest 1 + 4k prefix); resumable
+        if ddp:
+            dist.barrier()  # the other ranks wait for rank 0's cache
         dataset = LatentDataset(cache_dir, caption_dropout=cfg.caption_dropout, seed=cfg.seed)
     core.to(device)
     ema = copy.deepcopy(core).requires_grad_(False).eval()  # the weights we sample from and export

@@ -30,8 +30,9 @@ OMP_NUM_THREADS=$THREADS kinema train vae --config default-vae --set data="$DATA
 [ -f runs/vae16/vae_report.json ] || kinema eval --vae runs/vae16/export --num 48 --out runs/vae16  # PSNR, parser, adherence
 
 # 2. DiT on the new latents (the latent cache builds itself first: ~8 min), from the shipped DiT.
-#    Sized for what was left of one session (measured: 57 min, 1.7 s/step); fewer independent per-frame noise
-#    levels than the first model (the modes condition on clean frames) and 10% of steps on stills.
+#    Sized for what was left of one session (measured: 57 min, 1.7 s/step); fewer independent
+#    per-frame noise levels than the first model (the modes condition on clean frames) and 10% of
+#    steps on stills.
 resume=(); [ -d runs/dit16/checkpoint ] && resume=(--resume)
 OMP_NUM_THREADS=$THREADS kinema train dit --config default-dit --set data=data/world-mix --set output_dir=runs/dit16 \
   --set vae=runs/vae16/export --set init_from=kinema/assets/default --set total_steps=2000 --set lr=3e-4 \
