@@ -47,6 +47,9 @@ class TrainConfig:
     # warm start (not with --resume): VAE: a VAE part or export folder; DiT: a model folder. Latent
     # channels may grow (vae.grow_latent_channels, dit.grow_in_channels); the rest must match.
     init_from: str | None = None
+    # VAE only, with init_from: train the decoder alone. The latents stay exactly those a DiT was
+    # trained on, so a decoder improved this way (e.g. with a refine head) ships with that DiT.
+    freeze_encoder: bool = False
 
     # DiT only: where latents come from and how text is read
     vae: str = "runs/vae/export"  # a VAE part folder or an export folder holding vae/
@@ -155,6 +158,8 @@ class TrainConfig:
             raise ValueError("timestep_shift and logit_std must be > 0 (timestep_shift 1.0 disables the shift)")
         if self.export_dtype not in ("float32", "bfloat16"):
             raise ValueError(f"export_dtype must be 'float32' or 'bfloat16', got {self.export_dtype!r}")
+        if self.freeze_encoder and (self.kind != "vae" or not self.init_from):
+            raise ValueError("freeze_encoder keeps a trained VAE's encoder: it needs kind=vae and init_from=<a VAE folder>")
         if self.kind == "dit" and self.num_samples > 0 and not self.sample_prompts:
             raise ValueError("sample_prompts is empty; give at least one prompt or set num_samples=0")
 

@@ -158,7 +158,9 @@ class VAEStep(nn.Module):
         self.vae = vae
 
     def forward(self, x: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        mean, logvar = self.vae.encode(x)
+        frozen = not any(p.requires_grad for p in self.vae.encoder.parameters())
+        with torch.no_grad() if frozen else contextlib.nullcontext():  # a frozen encoder: no graph to keep
+            mean, logvar = self.vae.encode(x)
         z = mean + torch.exp(0.5 * logvar) * eps
         return self.vae.decode(z), mean, logvar
 
@@ -287,15 +289,29 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
     if cfg.kind == "vae":
         from kinema.models.vae import VideoVAE, latent_shape, to_uint8_frames, vae_loss
 
+        if cfg.freeze_encoder:  # the frozen encoder's latents keep their normalisation (a DiT's input)
+            from kinema.models.vae import VAEConfig
+
+            src_cfg = ckpt.load_part(_find_vae_part(cfg.init_from), VideoVAE, VAEConfig).cfg
+            model_cfg = dataclasses.replace(model_cfg, latent_mean=src_cfg.latent_mean, latent_std=src_cfg.latent_std)
         core = VAEStep(VideoVAE(model_cfg))
-        if cfg.init_from and not resume:  # warm start: a trained VAE, its latent channels grown to model_cfg's
-            from kinema.models.vae import VAEConfig, grow_latent_channels
+        if cfg.init_from and not resume:  # warm start: a trained VAE, latent channels grown, a refine head added
+            from kinema.models.vae import VAEConfig, add_refine_head, grow_latent_channels
 
             src = ckpt.load_part(_find_vae_part(cfg.init_from), VideoVAE, VAEConfig)
-            core = VAEStep(grow_latent_channels(src, model_cfg))
+            vae = src
+            if model_cfg.latent_channels != src.cfg.latent_channels:
+                vae = grow_latent_channels(src, model_cfg)
+            if model_cfg.refine_channels != src.cfg.refine_channels:
+                vae = add_refine_head(vae, model_cfg)
+            if vae is src:
+                vae = grow_latent_channels(src, model_cfg)  # same shape: checks the architecture, takes cfg's loss weights
+            core = VAEStep(vae)
             if master:
-                print(f"initialised from {cfg.init_from} ({src.cfg.latent_channels} -> "
-                      f"{model_cfg.latent_channels} latent channels)", flush=True)
+                print(f"initialised from {cfg.init_from} ({src.cfg.latent_channels} -> {model_cfg.latent_channels} "
+                      f"latent channels, refine head {model_cfg.refine_channels or 'none'})", flush=True)
+        if cfg.freeze_encoder:
+            core.vae.encoder.requires_grad_(False)
         dataset = ManifestDataset(cfg.data, num_frames=cfg.num_frames, caption_dropout=0.0, seed=cfg.seed)
     else:
         from kinema.data import LatentDataset, build_latent_cache
@@ -429,7 +445,8 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
         """EMA weights in the pipeline's part format, plus model_index.json."""
         dtype = torch.bfloat16 if cfg.export_dtype == "bfloat16" else None
         if cfg.kind == "vae":
-            ckpt.save_part(export_dir / "vae", ema.vae, dataclasses.replace(ema.vae.cfg, **latent_stats()), dtype=dtype)
+            stats = {} if cfg.freeze_encoder else latent_stats()  # a frozen encoder keeps its source's
+            ckpt.save_part(export_dir / "vae", ema.vae, dataclasses.replace(ema.vae.cfg, **stats), dtype=dtype)
             parts = {"vae": {"path": "vae", "class": "VideoVAE"}}
             ckpt.save_model_index(export_dir, parts)
             return

@@ -245,6 +245,24 @@ def test_vae_warm_start_grows_the_latent_channels(vae_export, data, tmp_path):
     assert w_new[:, 4:].abs().max() < 1e-6  # the new channels start unused by the decoder
 
 
+def test_vae_decoder_fine_tune_keeps_the_encoder_and_its_latent_statistics(vae_export, data, tmp_path):
+    from kinema.checkpoint import load_part
+    from kinema.models.vae import VAEConfig, VideoVAE
+
+    export = train(tiny("vae", data, tmp_path, init_from=str(vae_export), freeze_encoder=True,
+                        model_config={"refine_channels": [8]}, total_steps=2, lr=1e-3, warmup_steps=0))
+    src = load_part(vae_export / "vae", VideoVAE, VAEConfig)
+    new = load_part(export / "vae", VideoVAE, VAEConfig)
+    assert new.cfg.refine_channels == (8,)
+    assert (new.cfg.latent_mean, new.cfg.latent_std) == (src.cfg.latent_mean, src.cfg.latent_std)
+    for (name, a), b in zip(src.encoder.state_dict().items(), new.encoder.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)  # the DiT's latents are unchanged
+    changed = [k for k, v in src.decoder.state_dict().items() if not torch.equal(v, new.decoder.state_dict()[k])]
+    assert changed and new.decoder.refine.conv_out.conv.weight.abs().max() > 0  # the decoder and its head learn
+    with pytest.raises(ValueError, match="init_from"):
+        tiny("vae", data, tmp_path / "b", freeze_encoder=True)
+
+
 def test_dit_warm_start_from_a_model_on_a_vae_with_more_channels(vae_export, data, tmp_path):
     from kinema.pipeline import KinemaPipeline
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from kinema.models.vae import (
+    add_refine_head,
     grow_latent_channels,
     VAE_BASE,
     VAE_FAST,
@@ -228,3 +229,31 @@ def test_grown_latent_channels_reconstruct_as_the_source():
         grow_latent_channels(src, dataclasses.replace(src.cfg, base_channels=16, latent_channels=8))
     with pytest.raises(ValueError, match="latent_channels"):
         grow_latent_channels(src, dataclasses.replace(src.cfg, latent_channels=2))
+
+
+def test_refine_head_starts_as_a_no_op_then_stays_causal_and_streams():
+    torch.manual_seed(0)
+    src = VideoVAE(dataclasses.replace(VAE_TINY, patch_size=2, patch_frames=4, channel_mults=(1, 2),
+                                       temporal_downsample=(False, False)))
+    for p in src.parameters():  # a "trained" VAE: every weight non-zero
+        torch.nn.init.normal_(p, std=0.1)
+    vae = add_refine_head(src, dataclasses.replace(src.cfg, refine_channels=(8, 4)))
+    x = torch.rand(1, 3, 13, 16, 16) * 2 - 1
+    with torch.no_grad():
+        z, _ = vae.encode(x)
+        torch.testing.assert_close(z, src.encode(x)[0])  # the encoder is the source's
+        torch.testing.assert_close(vae.decode(z), src.decode(z))  # the head's output conv starts at zero
+        for p in vae.decoder.refine.parameters():  # a trained head
+            torch.nn.init.normal_(p, std=0.1)
+        full = vae.decode(z)
+        assert full.shape == x.shape and (full - src.decode(z)).abs().max() > 1e-3
+        torch.testing.assert_close(vae.decode(z, chunk_frames=1), full)
+        torch.testing.assert_close(vae.decode(z[:, :, :2]), full[:, :, :5])  # frames never see later latents
+    with pytest.raises(ValueError, match="divisible by 4"):
+        dataclasses.replace(src.cfg, refine_channels=(8, 4, 4))  # a third level would unfold 2x2 of p=2 twice
+    with pytest.raises(ValueError, match="norm_groups"):
+        dataclasses.replace(src.cfg, refine_channels=(6,))
+    with pytest.raises(ValueError, match="base_channels"):
+        add_refine_head(src, dataclasses.replace(src.cfg, base_channels=16, refine_channels=(8,)))
+    with pytest.raises(ValueError, match="refine_channels"):
+        add_refine_head(vae, vae.cfg)  # it already has one

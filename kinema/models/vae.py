@@ -16,6 +16,7 @@ the DiT sees latents normalised by `latents_to_dit` with the config's latent_mea
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -34,6 +35,11 @@ class VAEConfig:
     level i also halves time (first frame kept alone). The decoder mirrors the encoder.
     `latent_mean` / `latent_std` normalise latents for the DiT; set them from data
     statistics after training (see `latents_to_dit`).
+
+    `refine_channels` adds a decoder head (RefineHead) that works at a finer grid than the
+    patch fold: its first level unfolds the `patch_frames` frames at 1/patch_size resolution,
+    each further level unfolds 2x2 pixels; its output is added to the decoder's, so a head
+    added to a trained VAE (`add_refine_head`) starts as a no-op.
     """
 
     in_channels: int = 3
@@ -45,6 +51,7 @@ class VAEConfig:
     num_res_blocks: int = 1
     temporal_downsample: tuple[bool, ...] = (False, True, True)
     norm_groups: int = 8
+    refine_channels: tuple[int, ...] = ()  # decoder refine head widths, one per level; () = none
     l1_weight: float = 1.0
     ssim_weight: float = 0.2
     grad_weight: float = 0.5
@@ -58,6 +65,7 @@ class VAEConfig:
         # JSON round-trips turn tuples into lists; store tuples so the config stays hashable.
         object.__setattr__(self, "channel_mults", tuple(self.channel_mults))
         object.__setattr__(self, "temporal_downsample", tuple(bool(b) for b in self.temporal_downsample))
+        object.__setattr__(self, "refine_channels", tuple(self.refine_channels))
         for name in ("in_channels", "patch_size", "patch_frames", "latent_channels", "base_channels",
                      "num_res_blocks", "norm_groups"):
             if getattr(self, name) < 1:
@@ -75,6 +83,15 @@ class VAEConfig:
                     f"channel width {width} is not divisible by norm_groups={self.norm_groups}; "
                     f"pick base_channels a multiple of norm_groups"
                 )
+        if self.refine_channels:
+            levels = len(self.refine_channels)
+            if self.patch_size % 2 ** (levels - 1):
+                raise ValueError(f"VAEConfig.refine_channels has {levels} levels: each after the first unfolds 2x2 "
+                                 f"pixels, so patch_size={self.patch_size} must be divisible by {2 ** (levels - 1)}")
+            bad = [c for c in self.refine_channels if c < 1 or c % self.norm_groups]
+            if bad:
+                raise ValueError(f"VAEConfig.refine_channels {bad} must be positive multiples of "
+                                 f"norm_groups={self.norm_groups}")
         for name in ("l1_weight", "ssim_weight", "grad_weight", "kl_weight", "mse_weight", "fg_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"VAEConfig.{name} must be >= 0, got {getattr(self, name)}")
@@ -267,6 +284,37 @@ class Unpatchify(nn.Module):
         return x[:, :, pt - 1:] if first and pt > 1 else x
 
 
+class RefineHead(nn.Module):
+    """Decoder head at a finer grid than the patch fold: detail the folded output misses.
+
+    Without it, every 4x4 pixels of 4 frames are one linear map of one feature vector, so a
+    moving polygon's corners blur within each 4-frame group. Level 0 maps the features to
+    pt * c0 channels and unfolds them into pt frames (one feature vector per frame), each
+    further level maps to 4 * c_i channels and unfolds 2x2 pixels; a ResBlock follows each
+    unfold. The last conv emits the remaining q x q pixels and starts at zero weight.
+    h: (B, cin, t, H/p, W/p) -> (B, 3, T, H, W), T as the decoder's output.
+    """
+
+    def __init__(self, cfg: VAEConfig, cin: int):
+        super().__init__()
+        p, pt, g = cfg.patch_size, cfg.patch_frames, cfg.norm_groups
+        self.maps, self.unfolds, self.blocks = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
+        for i, c in enumerate(cfg.refine_channels):
+            self.maps.append(CausalConv3d(cin, c * (pt if i == 0 else 4)))
+            self.unfolds.append(Unpatchify(1, pt) if i == 0 else Unpatchify(2, 1))
+            self.blocks.append(ResBlock(c, c, g))
+            cin = c
+        q = p // 2 ** (len(cfg.refine_channels) - 1)
+        self.norm_out = FrameNorm(g, cin)
+        self.conv_out = CausalConv3d(cin, cfg.in_channels * q * q)
+        self.unpatch = Unpatchify(q, 1)
+
+    def forward(self, h: torch.Tensor, cache: StreamCache | None = None) -> torch.Tensor:
+        for conv, unfold, block in zip(self.maps, self.unfolds, self.blocks):
+            h = block(unfold(conv(h, cache), cache), cache)
+        return self.unpatch(self.conv_out(F.silu(self.norm_out(h)), cache), cache)
+
+
 class Encoder(nn.Module):
     def __init__(self, cfg: VAEConfig):
         super().__init__()
@@ -309,13 +357,15 @@ class Decoder(nn.Module):
         self.norm_out = FrameNorm(g, cin)
         self.conv_out = CausalConv3d(cin, cfg.in_channels * cfg.patch_frames * cfg.patch_size ** 2)
         self.unpatch = Unpatchify(cfg.patch_size, cfg.patch_frames)
+        self.refine = RefineHead(cfg, cin) if cfg.refine_channels else None
 
     def forward(self, z: torch.Tensor, cache: StreamCache | None = None) -> torch.Tensor:
         """z: (B, C, t, h, w) -> (B, 3, 1 + 4(t-1), 8h, 8w)."""
         h = self.conv_in(z, cache)
         for block in self.blocks:
             h = block(h, cache)
-        return self.unpatch(self.conv_out(F.silu(self.norm_out(h)), cache), cache)
+        x = self.unpatch(self.conv_out(F.silu(self.norm_out(h)), cache), cache)
+        return x if self.refine is None else x + self.refine(h, cache)
 
 
 class VideoVAE(nn.Module):
@@ -342,6 +392,8 @@ class VideoVAE(nn.Module):
         for m in self.modules():
             if isinstance(m, ResBlock):
                 nn.init.zeros_(m.conv2.conv.weight)  # each block starts as its skip path
+        if self.decoder.refine is not None:
+            nn.init.zeros_(self.decoder.refine.conv_out.conv.weight)  # the head starts as a no-op
 
     def encode(self, x: torch.Tensor, *, chunk_frames: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """x: (B, 3, T, H, W) -> (mean, logvar), each (B, C, 1 + (T-1)/4, H/8, W/8).
@@ -431,7 +483,7 @@ def grow_latent_channels(src: "VideoVAE", cfg: VAEConfig) -> "VideoVAE":
     if diff or new < old:
         raise ValueError(f"can only add latent channels to the same architecture: {diff or 'latent_channels'} "
                          f"differ ({old} -> {new} latent channels); train this configuration from scratch")
-    vae = VideoVAE(cfg)
+    vae = VideoVAE(dataclasses.replace(cfg, refine_channels=src.cfg.refine_channels))  # add_refine_head adds one
     state = {k: v.clone() for k, v in src.state_dict().items()}
     w, b = state.pop("encoder.conv_out.conv.weight"), state.pop("encoder.conv_out.conv.bias")  # (2 old, ...)
     enc = vae.encoder.conv_out.conv
@@ -445,6 +497,26 @@ def grow_latent_channels(src: "VideoVAE", cfg: VAEConfig) -> "VideoVAE":
     dw[:, :old] = state.pop("decoder.conv_in.conv.weight")
     state["decoder.conv_in.conv.weight"] = dw
     vae.load_state_dict(state)
+    return vae
+
+
+def add_refine_head(src: "VideoVAE", cfg: VAEConfig) -> "VideoVAE":
+    """A VideoVAE of config cfg: src's weights plus a new decoder RefineHead (cfg.refine_channels).
+
+    cfg must equal src.cfg except for refine_channels (src has none) and the loss weights.
+    The head's output conv starts at zero, so the new VAE decodes exactly as src; with the
+    encoder frozen (TrainConfig.freeze_encoder) its latents stay those a DiT was trained on,
+    and only the decoder learns: a sharper decoder for a trained model without retraining it.
+    """
+    arch = ("in_channels", "patch_size", "patch_frames", "latent_channels", "base_channels", "channel_mults",
+            "num_res_blocks", "temporal_downsample", "norm_groups")
+    diff = [k for k in arch if getattr(src.cfg, k) != getattr(cfg, k)]
+    if diff or src.cfg.refine_channels or not cfg.refine_channels:
+        raise ValueError(f"can only add a refine head to a VAE without one, of the same architecture: "
+                         f"{diff or 'refine_channels'} differ; train this configuration from scratch")
+    vae = VideoVAE(cfg)
+    missing, unexpected = vae.load_state_dict(src.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith("decoder.refine.") for k in missing), (missing, unexpected)
     return vae
 
 
