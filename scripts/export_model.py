@@ -1,6 +1,6 @@
 """Export a finished DiT run as a model folder with its raw or EMA weights and a guidance scale.
 
-Run: python scripts/export_model.py RUN_DIR OUT_DIR [--weights raw|ema] [--guidance G]
+Run: python scripts/export_model.py RUN_DIR OUT_DIR [--weights raw|ema] [--guidance G] [--vae DIR]
 
 How the shipped model was chosen: export both, score each on the same prompts
 (`kinema eval --model OUT_DIR --num 10`), copy the better one to kinema/assets/default.
@@ -19,8 +19,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("out_dir", help="model folder to write")
     p.add_argument("--weights", choices=("raw", "ema"), default="raw")
     p.add_argument("--guidance", type=float, default=None, help="guidance scale saved as the model's default")
+    p.add_argument("--vae", default=None, help="ship this VAE instead of the run's: a decoder fine-tuned with "
+                   "freeze_encoder (its encoder must be the run's)")
     a = p.parse_args(argv)
-    out = export_dit_run(a.run_dir, a.out_dir, weights=a.weights, guidance_scale=a.guidance)
+    out = export_dit_run(a.run_dir, a.out_dir, weights=a.weights, guidance_scale=a.guidance, vae=a.vae)
     print(f"wrote {out} ({a.weights} weights)")
 
 

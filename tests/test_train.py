@@ -262,6 +262,18 @@ def test_vae_decoder_fine_tune_keeps_the_encoder_and_its_latent_statistics(vae_e
     with pytest.raises(ValueError, match="init_from"):
         tiny("vae", data, tmp_path / "b", freeze_encoder=True)
 
+    # a model built on the source VAE takes the new decoder; one whose encoder differs is refused
+    from types import SimpleNamespace
+
+    from kinema.train import swap_decoder
+
+    pipe = SimpleNamespace(vae=src)
+    swap_decoder(pipe, export)
+    assert pipe.vae.cfg.refine_channels == (8,)
+    other = SimpleNamespace(vae=VideoVAE(src.cfg))  # freshly initialised: another encoder
+    with pytest.raises(ValueError, match="freeze_encoder"):
+        swap_decoder(other, export)
+
 
 def test_dit_warm_start_from_a_model_on_a_vae_with_more_channels(vae_export, data, tmp_path):
     from kinema.pipeline import KinemaPipeline
