@@ -207,12 +207,18 @@ def test_foreground_weighted_mse_counts_salient_pixels_more():
     assert float(obj) == pytest.approx(11 * float(bg))  # weight 1 + 20 * 0.5 on the object
 
 
-def test_grown_latent_channels_reconstruct_as_the_source():
+def trained_patched_vae() -> VideoVAE:
+    """A tiny VAE with a 2x2x4 stem fold whose every weight is non-zero, as a trained one's."""
     torch.manual_seed(0)
     src = VideoVAE(dataclasses.replace(VAE_TINY, patch_size=2, patch_frames=4, channel_mults=(1, 2),
                                        temporal_downsample=(False, False)))
-    for p in src.parameters():  # a "trained" VAE: every weight non-zero
+    for p in src.parameters():
         torch.nn.init.normal_(p, std=0.1)
+    return src
+
+
+def test_grown_latent_channels_reconstruct_as_the_source():
+    src = trained_patched_vae()
     big = grow_latent_channels(src, dataclasses.replace(src.cfg, latent_channels=7, kl_weight=1e-3))
     x = torch.rand(1, 3, 9, 16, 16) * 2 - 1
     with torch.no_grad():
@@ -232,11 +238,7 @@ def test_grown_latent_channels_reconstruct_as_the_source():
 
 
 def test_refine_head_starts_as_a_no_op_then_stays_causal_and_streams():
-    torch.manual_seed(0)
-    src = VideoVAE(dataclasses.replace(VAE_TINY, patch_size=2, patch_frames=4, channel_mults=(1, 2),
-                                       temporal_downsample=(False, False)))
-    for p in src.parameters():  # a "trained" VAE: every weight non-zero
-        torch.nn.init.normal_(p, std=0.1)
+    src = trained_patched_vae()
     vae = add_refine_head(src, dataclasses.replace(src.cfg, refine_channels=(8, 4)))
     x = torch.rand(1, 3, 13, 16, 16) * 2 - 1
     with torch.no_grad():
