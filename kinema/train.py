@@ -288,29 +288,23 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
     model_cfg = cfg.model_cfg()
     vae = text_encoder = None
     if cfg.kind == "vae":
-        from kinema.models.vae import VideoVAE, latent_shape, to_uint8_frames, vae_loss
+        from kinema.models.vae import (VAEConfig, VideoVAE, add_refine_head, grow_latent_channels, latent_shape,
+                                       to_uint8_frames, vae_loss)
 
+        warm = cfg.init_from and (not resume or cfg.freeze_encoder)  # a resumed run has its weights already
+        src = ckpt.load_part(_find_vae_part(cfg.init_from), VideoVAE, VAEConfig) if warm else None
         if cfg.freeze_encoder:  # the frozen encoder's latents keep their normalisation (a DiT's input)
-            from kinema.models.vae import VAEConfig
-
-            src_cfg = ckpt.load_part(_find_vae_part(cfg.init_from), VideoVAE, VAEConfig).cfg
-            model_cfg = dataclasses.replace(model_cfg, latent_mean=src_cfg.latent_mean, latent_std=src_cfg.latent_std)
-        core = VAEStep(VideoVAE(model_cfg))
-        if cfg.init_from and not resume:  # warm start: a trained VAE, latent channels grown, a refine head added
-            from kinema.models.vae import VAEConfig, add_refine_head, grow_latent_channels
-
-            src = ckpt.load_part(_find_vae_part(cfg.init_from), VideoVAE, VAEConfig)
-            vae = src
-            if model_cfg.latent_channels != src.cfg.latent_channels:
-                vae = grow_latent_channels(src, model_cfg)
+            model_cfg = dataclasses.replace(model_cfg, latent_mean=src.cfg.latent_mean, latent_std=src.cfg.latent_std)
+        if src is not None and not resume:  # warm start: a trained VAE, latent channels grown, a refine head added
+            start = grow_latent_channels(src, model_cfg)  # checks the architecture; the same channels: a copy
             if model_cfg.refine_channels != src.cfg.refine_channels:
-                vae = add_refine_head(vae, model_cfg)
-            if vae is src:
-                vae = grow_latent_channels(src, model_cfg)  # same shape: checks the architecture, takes cfg's loss weights
-            core = VAEStep(vae)
+                start = add_refine_head(start, model_cfg)
+            core = VAEStep(start)
             if master:
                 print(f"initialised from {cfg.init_from} ({src.cfg.latent_channels} -> {model_cfg.latent_channels} "
                       f"latent channels, refine head {model_cfg.refine_channels or 'none'})", flush=True)
+        else:
+            core = VAEStep(VideoVAE(model_cfg))
         if cfg.freeze_encoder:
             core.vae.encoder.requires_grad_(False)
         dataset = ManifestDataset(cfg.data, num_frames=cfg.num_frames, caption_dropout=0.0, seed=cfg.seed)
