@@ -466,6 +466,13 @@ class VideoVAE(nn.Module):
             )
 
 
+def _arch_diff(a: VAEConfig, b: VAEConfig, *extra: str) -> list[str]:
+    """Shape fields where a and b differ; latent_channels and refine_channels only if named in extra."""
+    arch = ("in_channels", "patch_size", "patch_frames", "base_channels", "channel_mults", "num_res_blocks",
+            "temporal_downsample", "norm_groups", *extra)
+    return [k for k in arch if getattr(a, k) != getattr(b, k)]
+
+
 def grow_latent_channels(src: "VideoVAE", cfg: VAEConfig) -> "VideoVAE":
     """A VideoVAE of config cfg that reconstructs exactly as src does, with more latent channels.
 
@@ -477,9 +484,7 @@ def grow_latent_channels(src: "VideoVAE", cfg: VAEConfig) -> "VideoVAE":
     This warm-starts a VAE of more capacity from a trained one (Net2Net-style, Chen et al. 2016).
     """
     old, new = src.cfg.latent_channels, cfg.latent_channels
-    arch = ("in_channels", "patch_size", "patch_frames", "base_channels", "channel_mults", "num_res_blocks",
-            "temporal_downsample", "norm_groups")
-    diff = [k for k in arch if getattr(src.cfg, k) != getattr(cfg, k)]
+    diff = _arch_diff(src.cfg, cfg)
     if diff or new < old:
         raise ValueError(f"can only add latent channels to the same architecture: {diff or 'latent_channels'} "
                          f"differ ({old} -> {new} latent channels); train this configuration from scratch")
@@ -508,9 +513,7 @@ def add_refine_head(src: "VideoVAE", cfg: VAEConfig) -> "VideoVAE":
     encoder frozen (TrainConfig.freeze_encoder) its latents stay those a DiT was trained on,
     and only the decoder learns: a sharper decoder for a trained model without retraining it.
     """
-    arch = ("in_channels", "patch_size", "patch_frames", "latent_channels", "base_channels", "channel_mults",
-            "num_res_blocks", "temporal_downsample", "norm_groups")
-    diff = [k for k in arch if getattr(src.cfg, k) != getattr(cfg, k)]
+    diff = _arch_diff(src.cfg, cfg, "latent_channels")
     if diff or src.cfg.refine_channels or not cfg.refine_channels:
         raise ValueError(f"can only add a refine head to a VAE without one, of the same architecture: "
                          f"{diff or 'refine_channels'} differ; train this configuration from scratch")
