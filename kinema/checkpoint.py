@@ -46,6 +46,7 @@ __all__ = [
     "load_part",
     "save_model_index",
     "read_model_index",
+    "find_vae_part",
     "get_rng_states",
     "set_rng_states",
     "save_training_state",
@@ -242,6 +243,24 @@ def read_model_index(folder: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(index, dict) or "parts" not in index:
         raise ValueError(f"{path} has no 'parts' entry; it was not written by save_model_index")
     return index["parts"]
+
+
+def find_vae_part(path: str | os.PathLike) -> Path:
+    """A VAE part folder, or an export folder whose model_index.json names one."""
+    p = Path(path)
+    if (p / CONFIG_NAME).is_file():
+        return p
+    if (p / INDEX_NAME).is_file():
+        entry = read_model_index(p).get("vae")
+        if entry is not None:
+            return p / (entry["path"] if isinstance(entry, dict) else entry)
+    if (p / "vae" / CONFIG_NAME).is_file():
+        return p / "vae"
+    raise FileNotFoundError(
+        f"no trained VAE at {p}; train one first (`kinema train vae --config default-vae`) and set "
+        f"vae=<its output_dir>/export, or point vae= at a VAE part folder (config.json + model.safetensors)"
+    )
+
 
 
 # ---------------------------------------------------------------------------------------

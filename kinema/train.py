@@ -43,8 +43,6 @@ from kinema.config import KINDS, TrainConfig, load_config
 __all__ = [
     "TrainingDiverged",
     "TrainingInterrupted",
-    "export_dit_run",
-    "swap_decoder",
     "train",
     "train_from_cli",
     "image_step",
@@ -154,13 +152,14 @@ class VAEStep(nn.Module):
     x: (B, 3, T, H, W); eps: (B, C, t, h, w) -> x_hat, mean, logvar.
     """
 
-    def __init__(self, vae: nn.Module):
+    def __init__(self, vae: nn.Module, *, freeze_encoder: bool = False):
         super().__init__()
-        self.vae = vae
+        self.vae, self.freeze_encoder = vae, freeze_encoder
+        if freeze_encoder:
+            vae.encoder.requires_grad_(False)  # only the decoder learns; the latents stay the source's
 
     def forward(self, x: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        frozen = not any(p.requires_grad for p in self.vae.encoder.parameters())
-        with torch.no_grad() if frozen else contextlib.nullcontext():  # a frozen encoder: no graph to keep
+        with torch.no_grad() if self.freeze_encoder else contextlib.nullcontext():  # a frozen encoder: no graph
             mean, logvar = self.vae.encode(x)
         z = mean + torch.exp(0.5 * logvar) * eps
         return self.vae.decode(z), mean, logvar
@@ -190,23 +189,6 @@ def _pick_device(name: str, local_rank: int) -> torch.device:
     if torch.cuda.is_available():
         return torch.device("cuda", local_rank)
     return torch.device("cpu")
-
-
-def _find_vae_part(path: str) -> Path:
-    """A VAE part folder, or an export folder whose model_index.json names one."""
-    p = Path(path)
-    if (p / ckpt.CONFIG_NAME).is_file():
-        return p
-    if (p / ckpt.INDEX_NAME).is_file():
-        entry = ckpt.read_model_index(p).get("vae")
-        if entry is not None:
-            return p / (entry["path"] if isinstance(entry, dict) else entry)
-    if (p / "vae" / ckpt.CONFIG_NAME).is_file():
-        return p / "vae"
-    raise FileNotFoundError(
-        f"no trained VAE at {p}; train one first (`kinema train vae --config default-vae`) and set "
-        f"vae=<its output_dir>/export, or point vae= at a VAE part folder (config.json + model.safetensors)"
-    )
 
 
 def _plot_losses(records: list[dict[str, Any]], path: Path) -> None:
@@ -292,21 +274,19 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
                                        to_uint8_frames, vae_loss)
 
         warm = cfg.init_from and (not resume or cfg.freeze_encoder)  # a resumed run has its weights already
-        src = ckpt.load_part(_find_vae_part(cfg.init_from), VideoVAE, VAEConfig) if warm else None
+        src = ckpt.load_part(ckpt.find_vae_part(cfg.init_from), VideoVAE, VAEConfig) if warm else None
         if cfg.freeze_encoder:  # the frozen encoder's latents keep their normalisation (a DiT's input)
             model_cfg = dataclasses.replace(model_cfg, latent_mean=src.cfg.latent_mean, latent_std=src.cfg.latent_std)
         if src is not None and not resume:  # warm start: a trained VAE, latent channels grown, a refine head added
             start = grow_latent_channels(src, model_cfg)  # checks the architecture; the same channels: a copy
             if model_cfg.refine_channels != src.cfg.refine_channels:
                 start = add_refine_head(start, model_cfg)
-            core = VAEStep(start)
             if master:
                 print(f"initialised from {cfg.init_from} ({src.cfg.latent_channels} -> {model_cfg.latent_channels} "
                       f"latent channels, refine head {model_cfg.refine_channels or 'none'})", flush=True)
         else:
-            core = VAEStep(VideoVAE(model_cfg))
-        if cfg.freeze_encoder:
-            core.vae.encoder.requires_grad_(False)
+            start = VideoVAE(model_cfg)
+        core = VAEStep(start, freeze_encoder=cfg.freeze_encoder)
         dataset = ManifestDataset(cfg.data, num_frames=cfg.num_frames, caption_dropout=0.0, seed=cfg.seed)
     else:
         from kinema.data import LatentDataset, build_latent_cache
@@ -314,7 +294,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
         from kinema.models.text import NullText, TextEncoder, TextEncoderConfig
         from kinema.models.vae import VAEConfig, VideoVAE, latents_from_dit, latents_to_dit, to_uint8_frames
 
-        vae = ckpt.load_part(_find_vae_part(cfg.vae), VideoVAE, VAEConfig, device=device).eval().requires_grad_(False)
+        vae = ckpt.load_part(ckpt.find_vae_part(cfg.vae), VideoVAE, VAEConfig, device=device).eval().requires_grad_(False)
         text_encoder = TextEncoder(TextEncoderConfig(path=cfg.text_encoder, max_length=cfg.text_max_length)).to(device)
         # the DiT's input width and text width follow the VAE and the text encoder
         derived = {"in_channels": vae.cfg.latent_channels, "text_dim": text_encoder.dim}
@@ -635,54 +615,6 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
         raise TrainingInterrupted(f"stopped by {signal.Signals(signum).name} after step {step}; the checkpoint in "
                                   f"{ckpt_dir} holds it: continue with --resume", signum)
     return export_dir
-
-
-def export_dit_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, weights: str = "raw",
-                   guidance_scale: float | None = None, vae: str | os.PathLike | None = None) -> Path:
-    """A model folder from a DiT run's last checkpoint, with its raw or EMA weights (bf16).
-
-    The run's own export (run_dir/export) holds the EMA weights. In a short run whose
-    learning rate decays to zero the EMA still averages the high-learning-rate phase, and the
-    raw weights can sample better; pick by evaluating both. guidance_scale replaces the
-    sampling default saved with the model. vae: ship this VAE instead of the run's, e.g. a
-    decoder fine-tuned with freeze_encoder (see `swap_decoder`).
-    """
-    from kinema.pipeline import KinemaPipeline
-
-    run = Path(run_dir)
-    if weights not in ("raw", "ema"):
-        raise ValueError(f"weights must be 'raw' or 'ema', got {weights!r}")
-    if not (run / "export" / "model_index.json").is_file():
-        raise FileNotFoundError(f"{run}/export has no model_index.json; finish (or resume) the DiT run first")
-    pipe = KinemaPipeline.from_pretrained(run / "export")  # VAE, text encoder config, sampling defaults
-    name = ckpt.WEIGHTS_NAME if weights == "raw" else ckpt.EMA_NAME
-    ckpt.load_weights(DiTStep(pipe.dit, pipe.null_text), run / "checkpoint" / name)
-    if guidance_scale is not None:
-        pipe.config = dataclasses.replace(pipe.config, guidance_scale=float(guidance_scale))
-    if vae is not None:
-        swap_decoder(pipe, vae)
-    return pipe.save_pretrained(out_dir, dtype=torch.bfloat16)
-
-
-def swap_decoder(pipe: Any, vae: str | os.PathLike) -> None:
-    """Give pipe the VAE at `vae` (a part or export folder) if its encoder is pipe's own.
-
-    A DiT only works with the latents it was trained on, so the new VAE must encode exactly
-    as the old one (compared in bf16, the shipped precision) with the same latent statistics:
-    what `kinema train vae` with freeze_encoder and init_from=<the old VAE> produces.
-    """
-    from kinema.models.vae import VAEConfig, VideoVAE
-
-    new = ckpt.load_part(_find_vae_part(str(vae)), VideoVAE, VAEConfig)
-    old_state, new_state = pipe.vae.encoder.state_dict(), new.encoder.state_dict()
-    same = (old_state.keys() == new_state.keys()
-            and all(old_state[k].shape == new_state[k].shape
-                    and torch.equal(old_state[k].bfloat16(), new_state[k].bfloat16()) for k in old_state)
-            and (new.cfg.latent_mean, new.cfg.latent_std) == (pipe.vae.cfg.latent_mean, pipe.vae.cfg.latent_std))
-    if not same:
-        raise ValueError(f"{vae}: its encoder or latent statistics differ from the model's VAE, so the DiT's latents "
-                         f"would not decode; fine-tune a decoder with freeze_encoder=true and init_from=<the model's VAE>")
-    pipe.vae = new.eval()
 
 
 def train_from_cli(kind: str, config: str | None, overrides: list[str], resume: bool) -> None:

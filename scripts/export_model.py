@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from kinema.train import export_dit_run
+from kinema.export import export_dit_run
 
 
 def main(argv: list[str] | None = None) -> None:

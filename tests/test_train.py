@@ -16,7 +16,8 @@ import torch.multiprocessing as mp
 from safetensors.torch import load_file
 
 from kinema.config import TrainConfig, load_config
-from kinema.train import TrainingDiverged, TrainingInterrupted, export_dit_run, image_step, lr_at, train
+from kinema.export import export_dit_run
+from kinema.train import TrainingDiverged, TrainingInterrupted, image_step, lr_at, train
 
 COLORS = [(230, 40, 40), (40, 90, 230), (40, 200, 60), (240, 210, 40), (160, 60, 200), (250, 140, 30)]
 
@@ -265,7 +266,7 @@ def test_vae_decoder_fine_tune_keeps_the_encoder_and_its_latent_statistics(vae_e
     # a model built on the source VAE takes the new decoder; one whose encoder differs is refused
     from types import SimpleNamespace
 
-    from kinema.train import swap_decoder
+    from kinema.export import swap_decoder
 
     pipe = SimpleNamespace(vae=src)
     swap_decoder(pipe, export)

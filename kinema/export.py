@@ -1,0 +1,66 @@
+"""Model folders from training runs: a DiT run's raw or EMA weights, optionally with a new decoder.
+
+    export_dit_run("runs/dit16", "runs/model", weights="raw", guidance_scale=2)   # or scripts/export_model.py
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from kinema import checkpoint as ckpt
+
+__all__ = ["export_dit_run", "swap_decoder"]
+
+
+def export_dit_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, weights: str = "raw",
+                   guidance_scale: float | None = None, vae: str | os.PathLike | None = None) -> Path:
+    """A model folder from a DiT run's last checkpoint, with its raw or EMA weights (bf16).
+
+    The run's own export (run_dir/export) holds the EMA weights. In a short run whose
+    learning rate decays to zero the EMA still averages the high-learning-rate phase, and the
+    raw weights can sample better; pick by evaluating both. guidance_scale replaces the
+    sampling default saved with the model. vae: ship this VAE instead of the run's, e.g. a
+    decoder fine-tuned with freeze_encoder (see `swap_decoder`).
+    """
+    from kinema.pipeline import KinemaPipeline
+    from kinema.train import DiTStep
+
+    run = Path(run_dir)
+    if weights not in ("raw", "ema"):
+        raise ValueError(f"weights must be 'raw' or 'ema', got {weights!r}")
+    if not (run / "export" / "model_index.json").is_file():
+        raise FileNotFoundError(f"{run}/export has no model_index.json; finish (or resume) the DiT run first")
+    pipe = KinemaPipeline.from_pretrained(run / "export")  # VAE, text encoder config, sampling defaults
+    name = ckpt.WEIGHTS_NAME if weights == "raw" else ckpt.EMA_NAME
+    ckpt.load_weights(DiTStep(pipe.dit, pipe.null_text), run / "checkpoint" / name)
+    if guidance_scale is not None:
+        pipe.config = dataclasses.replace(pipe.config, guidance_scale=float(guidance_scale))
+    if vae is not None:
+        swap_decoder(pipe, vae)
+    return pipe.save_pretrained(out_dir, dtype=torch.bfloat16)
+
+
+def swap_decoder(pipe: Any, vae: str | os.PathLike) -> None:
+    """Give pipe the VAE at `vae` (a part or export folder) if its encoder is pipe's own.
+
+    A DiT only works with the latents it was trained on, so the new VAE must encode exactly
+    as the old one (compared in bf16, the shipped precision) with the same latent statistics:
+    what `kinema train vae` with freeze_encoder and init_from=<the old VAE> produces.
+    """
+    from kinema.models.vae import VAEConfig, VideoVAE
+
+    new = ckpt.load_part(ckpt.find_vae_part(str(vae)), VideoVAE, VAEConfig)
+    old_state, new_state = pipe.vae.encoder.state_dict(), new.encoder.state_dict()
+    same = (old_state.keys() == new_state.keys()
+            and all(old_state[k].shape == new_state[k].shape
+                    and torch.equal(old_state[k].bfloat16(), new_state[k].bfloat16()) for k in old_state)
+            and (new.cfg.latent_mean, new.cfg.latent_std) == (pipe.vae.cfg.latent_mean, pipe.vae.cfg.latent_std))
+    if not same:
+        raise ValueError(f"{vae}: its encoder or latent statistics differ from the model's VAE, so the DiT's latents "
+                         f"would not decode; fine-tune a decoder with freeze_encoder=true and init_from=<the model's VAE>")
+    pipe.vae = new.eval()
