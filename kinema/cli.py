@@ -214,6 +214,14 @@ def cmd_train(args) -> None:
 
 
 def cmd_eval(args) -> None:
+    if args.compare is not None:  # two reports of the same prompts: paired differences B - A
+        from kinema.eval.compare import compare_reports, comparison_markdown, load_report, write_comparison
+
+        result = compare_reports(load_report(args.compare[0]), load_report(args.compare[1]))
+        print(comparison_markdown(result))
+        if args.out:
+            print(f"wrote {', '.join(str(p) for p in write_comparison(result, args.out))}")
+        return
     if args.vae is not None:  # the autoencoder alone: reconstruction PSNR and the parser's floor
         from kinema.checkpoint import load_part
         from kinema.eval.reconstruction import evaluate_vae
@@ -325,6 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--video", default=None, help="score this one video instead (needs --prompt)")
     p.add_argument("--prompt", default=None, help="the prompt --video was generated from")
     p.add_argument("--vae", default=None, help="score this VAE (part or model folder) on held-out clips instead")
+    p.add_argument("--compare", nargs=2, metavar=("A", "B"), default=None,
+                   help="two reports (report.json or --out folders) of the same prompts and seeds: paired B - A")
     p.set_defaults(func=cmd_eval)
     return parser
 

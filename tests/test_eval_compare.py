@@ -1,0 +1,76 @@
+"""Paired comparison of two evaluation reports: the math on known cases, pairing by (index,
+seed), mismatched prompts refused, and `kinema eval --compare` writing its table and plot."""
+
+import json
+
+import numpy as np
+import pytest
+
+from kinema.cli import main
+from kinema.eval.compare import compare_reports, paired_difference
+
+
+def _report(name, overall, *, prompts=None, appears=None):
+    samples = []
+    for i, v in enumerate(overall):
+        scores = {"adherence": {"overall": v, "colour": 1.0},
+                  "consistency": {"appears": appears[i] if appears else 0}}
+        samples.append({"prompt": (prompts or [f"a red ball falls {i}"] * len(overall))[i], "split": "id",
+                        "index": i, "seed": 0, "scores": scores})
+    return {"model": name, "settings": {}, "splits": {"id": {"samples": {"model": samples}}}}
+
+
+def test_paired_difference_of_a_constant_shift_is_exact():
+    rng = np.random.default_rng(1)
+    a = rng.uniform(0, 1, 50)
+    d = paired_difference(a, a + 0.1)
+    # every pair differs by 0.1: the mean and both ends of the interval are 0.1, however spread a is
+    assert d["diff"] == pytest.approx(0.1) and d["lo"] == pytest.approx(0.1) and d["hi"] == pytest.approx(0.1)
+    assert d["mean_b"] - d["mean_a"] == pytest.approx(0.1) and d["n"] == 50
+
+
+def test_paired_difference_drops_nan_pairs_and_checks_lengths():
+    d = paired_difference([0.0, np.nan, 1.0], [1.0, 0.5, np.nan])
+    assert d["n"] == 1 and d["diff"] == 1.0
+    with pytest.raises(ValueError, match="one value per pair"):
+        paired_difference([0.0, 1.0], [1.0])
+    with pytest.raises(ValueError, match="no pair"):
+        paired_difference([np.nan], [1.0])
+
+
+def test_pairing_beats_unpaired_spread():
+    # a wide spread over prompts, a small consistent gain: paired interval excludes 0
+    rng = np.random.default_rng(0)
+    a = rng.uniform(0, 1, 100)
+    b = a + 0.02 + rng.normal(0, 0.01, 100)
+    res = compare_reports(_report("A", a.tolist()), _report("B", b.tolist()))
+    d = res["splits"]["id"]["scores"]["overall"]
+    assert d["lo"] > 0 and d["diff"] == pytest.approx(float(np.mean(b - a)))
+    assert res["splits"]["id"]["pairs"] == 100
+    assert res["splits"]["id"]["scores"]["colour"]["diff"] == 0.0
+
+
+def test_compare_pairs_by_index_and_refuses_different_prompts():
+    a = _report("A", [0.0, 1.0, 0.5])
+    b = _report("B", [1.0, 1.0])  # only the first two prompts: pairs are the shared ones
+    res = compare_reports(a, b)
+    assert res["splits"]["id"]["pairs"] == 2 and res["splits"]["id"]["scores"]["overall"]["diff"] == 0.5
+    c = _report("C", [0.0, 1.0, 0.5], prompts=["x", "y", "z"])
+    with pytest.raises(ValueError, match="different prompts"):
+        compare_reports(a, c)
+    with pytest.raises(ValueError, match="row 'vae'"):
+        compare_reports(a, a, row="vae")
+
+
+def test_cli_eval_compare_writes_table_and_plot(tmp_path, capsys):
+    for name, vals, app in (("a", [0.2, 0.4, 0.6], [3, 2, 1]), ("b", [0.3, 0.5, 0.7], [1, 1, 1])):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "report.json").write_text(json.dumps(_report(name, vals, appears=app)))
+    assert main(["eval", "--compare", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "cmp")]) == 0
+    out = capsys.readouterr().out
+    assert "| overall | 0.400 | 0.500 | +0.100 |" in out and "| appears | 2.000 | 1.000 | -1.000 |" in out
+    assert (tmp_path / "cmp" / "comparison.png").stat().st_size > 0
+    assert json.loads((tmp_path / "cmp" / "comparison.json").read_text())["splits"]["id"]["pairs"] == 3
+    # a missing report is a clear error with exit code 2
+    assert main(["eval", "--compare", str(tmp_path / "a"), str(tmp_path / "nowhere")]) == 2
+    assert "no evaluation report" in capsys.readouterr().err
