@@ -41,6 +41,17 @@ def test_scene_from_prompt_satisfies_constraints(text):
     assert spec == scene_from_prompt(text, seed=3)  # deterministic per seed
 
 
+def test_prompts_of_one_structure_draw_different_scenes_at_one_seed():
+    # the evaluation scores every prompt at seed 0: its simulated scenes must still vary by prompt
+    texts = ["a green ball falls", "a red ball falls", "a cyan ball falls", "a pink ball falls",
+             "a blue ball falls", "a yellow ball falls"]
+    specs = [scene_from_prompt(t, seed=0) for t in texts]
+    assert len({s.objects[0].radius for s in specs}) == len(texts)
+    assert len({s.objects[0].position for s in specs}) == len(texts)
+    # whitespace and case do not make a new prompt
+    assert scene_from_prompt("A green ball  falls", seed=0) == specs[0]
+
+
 def test_parse_examples():
     pc = parse_prompt("two red balls roll to the left, the camera pans right, grey background")
     (o,) = pc.objects

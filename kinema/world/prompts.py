@@ -464,13 +464,17 @@ def scene_from_prompt(
     height: int = 128,
     split: str = "id",
 ) -> SceneSpec:
-    """A scene that, simulated, satisfies every constraint of the prompt; deterministic per seed."""
+    """A scene that, simulated, satisfies every constraint of the prompt; deterministic per
+    (prompt, seed), and different prompts at one seed are independent draws."""
     check_split(split)
     pc = parse_prompt(text)
     _check_feasible(pc)
     last: list[str] = []
+    # the prompt is part of the seed: with the seed alone, every prompt of one structure (say,
+    # one object with one verb) drew the same sizes, positions and camera at a given seed
+    key = zlib.crc32(" ".join(text.lower().split()).encode())
     for attempt in range(MAX_ATTEMPTS):
-        rng = np.random.default_rng([zlib.crc32(b"prompt"), zlib.crc32(split.encode()), int(seed), attempt])
+        rng = np.random.default_rng([zlib.crc32(b"prompt"), zlib.crc32(split.encode()), key, int(seed), attempt])
         spec = _try_scene(pc, rng, split, fps, seconds, width, height, seed)
         if spec is None:
             continue
