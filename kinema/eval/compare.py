@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from kinema.eval.report import ADHERENCE_KEYS
+from kinema.eval.report import ADHERENCE_KEYS, _table
 from kinema.eval.stats import bootstrap_ci
 from kinema.plots import pyplot, save_figure
 
-# consistency scores compared beside adherence; direction tells which sign is better
-CONSISTENCY_KEYS = {"permanence": 1, "count_stability": 1, "appears": -1, "vanishes": -1, "size_drift": -1}
+# consistency scores compared beside adherence (higher is better for the first two, lower for the rest)
+CONSISTENCY_KEYS = ("permanence", "count_stability", "appears", "vanishes", "size_drift")
 
 
 def paired_difference(a, b, *, num: int = 1000, alpha: float = 0.05, seed: int = 0) -> dict:
@@ -105,11 +105,9 @@ def comparison_markdown(result: dict) -> str:
              "Paired over the same (prompt, seed): B - A with a 95% paired bootstrap interval. "
              "An interval that excludes 0 is a difference; one that holds it is a tie at this N.", ""]
     for s, res in result["splits"].items():
-        lines += [f"## {s} ({res['pairs']} pairs)", "", "| score | A | B | B - A | 95% CI | n |", "|---|---|---|---|---|---|"]
-        for key, d in res["scores"].items():
-            lines.append(f"| {key} | {d['mean_a']:.3f} | {d['mean_b']:.3f} | {d['diff']:+.3f} | "
-                         f"[{d['lo']:+.3f}, {d['hi']:+.3f}] | {d['n']} |")
-        lines.append("")
+        rows = [[key, f"{d['mean_a']:.3f}", f"{d['mean_b']:.3f}", f"{d['diff']:+.3f}",
+                 f"[{d['lo']:+.3f}, {d['hi']:+.3f}]", str(d["n"])] for key, d in res["scores"].items()]
+        lines += [f"## {s} ({res['pairs']} pairs)", "", _table(["score", "A", "B", "B - A", "95% CI", "n"], rows), ""]
     return "\n".join(lines)
 
 
