@@ -11,8 +11,11 @@ contact sheet OUT/sheet_<mode>.png per mode.
 Source material is the world itself. Prompt i is sample_prompt("id", i), the short caption of
 world scene ("id", i); modes that start from frames use that scene's clip (make_world_clip)
 at the model's size and fps, and its own caption as the prompt, so the frames are real world
-frames and the prompt describes them. Every figure comes from kinema.eval: parse_video
-tracks, evaluate_video adherence, reconstruction.psnr.
+frames and the prompt describes them. Long videos run on the first world scenes from seed
+4,000,000 whose own simulation keeps its objects in view for the whole length (long_scenes),
+so the consistency target is one the world itself meets. Every figure comes from kinema.eval:
+parse_video tracks,
+evaluate_video adherence, reconstruction.psnr.
 
 Seam velocity jump (extend, connect): with v(t) = c(t) - c(t-1) from a track's centroids and
 the seam between frames b-1 and b, the jump is |v(b) - v(b-1)| and the object's typical
@@ -55,6 +58,8 @@ WINDOW_SECONDS = 2.0  # long video: attributes scored per 2-s slice
 MIN_TYPICAL_PX = 0.5  # floor of an object's typical velocity change, px/frame^2
 SEAM_RATIO_OK = 2.0
 EDIT_SEED_OFFSET = 3_000_000  # one-ball scenes for edit are searched from here, past any prompt seed
+LONG_SEED_OFFSET = 4_000_000  # long-video scenes are searched from here
+LONG_WORLD_KEPT = 0.95  # a long-video scene: the world's own video keeps its objects in this many frames
 MAX_SHEET_ROWS = 6
 
 # Targets from issue [modes], shown beside the figures in modes.md.
@@ -395,16 +400,35 @@ def consistent_fraction(frames: np.ndarray, fps: float) -> float:
     return float(np.mean([(len(d), {o.colour for o in d}) == want for d in dets]))
 
 
+def long_scenes(pipe: KinemaPipeline, num: int, seconds: float) -> tuple[list[tuple[int, WorldClip]], int]:
+    """The first `num` world scenes from LONG_SEED_OFFSET on whose own `seconds`-long video keeps
+    its first window's objects in at least LONG_WORLD_KEPT of its frames, and how many were tried.
+
+    On other scenes balls roll out of view or objects overlap for good, so the world itself
+    fails the consistency figure (67.6% on id prompts 0-2); on these the target is reachable.
+    """
+    found, seed = [], LONG_SEED_OFFSET
+    while len(found) < num:
+        clip = world_clip(pipe, seed, seconds=seconds)
+        if consistent_fraction(clip.frames, pipe.config.fps) >= LONG_WORLD_KEPT:
+            found.append((seed, clip))
+        seed += 1
+    return found, seed - LONG_SEED_OFFSET
+
+
 def eval_long(pipe: KinemaPipeline, s: Settings) -> dict:
-    """--long-seconds of video: attributes per 2-s window, drift of the object set, cost."""
+    """--long-seconds of video on scenes that stay in view: attributes per 2-s window, drift of
+    the object set, cost."""
+    scenes, tried = long_scenes(pipe, s.long_num, s.long_seconds)
+    log("long", 0, s.long_num, f"{len(scenes)} of {tried} world scenes keep their objects in view "
+                               f"for {s.long_seconds:g} s")
     items, videos = [], []
-    for i in range(s.long_num):
-        prompt = sample_prompt("id", i)
+    for i, (seed, world) in enumerate(scenes):
+        prompt = sample_prompt("id", seed)
         t0 = time.perf_counter()
         video = pipe(prompt, seconds=s.long_seconds, **s.gen)
         wall = time.perf_counter() - t0
-        world = world_clip(pipe, i, seconds=s.long_seconds)  # the prompt's own scene, simulated as long
-        items.append({"prompt": prompt, "frames": video.num_frames, "wall_s": wall,
+        items.append({"prompt": prompt, "scene_seed": seed, "frames": video.num_frames, "wall_s": wall,
                       "wall_s_per_output_s": wall / s.long_seconds,
                       "windows": window_scores(video.frames, video.fps, prompt),
                       "consistent_frame_fraction": consistent_fraction(video.frames, video.fps),
@@ -418,9 +442,9 @@ def eval_long(pipe: KinemaPipeline, s: Settings) -> dict:
     windows = [w for it in items for w in it["windows"]]
     summary = {k: mean(w[k] for w in windows) for k in ("colour", "shape", "count")}
     summary.update({"consistent_frame_fraction": mean(it["consistent_frame_fraction"] for it in items),
-                    # the same figure on the world's own video of the scene: objects that leave the
-                    # frame or overlap change the parsed set there too, so this is the reachable ceiling
+                    # the same figure on the world's own video of each scene (>= LONG_WORLD_KEPT by choice)
                     "world_consistent_frame_fraction": mean(it["world_consistent_frame_fraction"] for it in items),
+                    "scenes_in_view": f"{len(scenes)} of {tried}",
                     "wall_s_per_output_s": mean(it["wall_s_per_output_s"] for it in items),
                     # ru_maxrss is KiB on Linux, the process's peak so far (long runs last, so: of the run)
                     "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
@@ -486,7 +510,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--num", type=int, default=8, help="prompts per mode")
     p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
     p.add_argument("--long-seconds", type=float, default=60.0, help="length of each long video")
-    p.add_argument("--long-num", type=int, default=1, help="long videos (prompts 0..N-1)")
+    p.add_argument("--long-num", type=int, default=1, help="long videos (world scenes that stay in view, from seed 4,000,000)")
     p.add_argument("--seed", type=int, default=0, help="generation seed of every call")
     p.add_argument("--modes", default=",".join(MODES), help=f"comma-separated subset of {','.join(MODES)}")
     args = p.parse_args(argv)

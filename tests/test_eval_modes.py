@@ -48,7 +48,7 @@ def test_every_mode_reports_and_given_frames_come_back(tmp_path):
                  for k in ("new_colour_fraction", "deviation_px_median")} | {"max_abs_diff@0"},
         "stills": {"colour", "shape", "count", "one_frame_each"},
         "sizes": {"all_carried", "colour", "shape"},
-        "long": {"colour", "shape", "count", "consistent_frame_fraction", "world_consistent_frame_fraction", "wall_s_per_output_s", "peak_rss_mb"},
+        "long": {"colour", "shape", "count", "consistent_frame_fraction", "world_consistent_frame_fraction", "scenes_in_view", "wall_s_per_output_s", "peak_rss_mb"},
     }
     for mode, keys in expected.items():
         assert keys <= set(summaries[mode]), (mode, keys - set(summaries[mode]))
@@ -58,6 +58,8 @@ def test_every_mode_reports_and_given_frames_come_back(tmp_path):
     assert summaries["extend"]["kept_input_max_abs_diff"] == 0
     assert summaries["connect"]["kept_max_abs_diff"] == 0
     assert summaries["animate"]["first_frame_psnr_db"] == "inf"  # the image itself is frame 0
+    # long videos run on scenes whose own simulation keeps its objects in view
+    assert summaries["long"]["world_consistent_frame_fraction"] >= eval_modes.LONG_WORLD_KEPT
     assert summaries["stills"]["one_frame_each"] and summaries["sizes"]["all_carried"]
     assert len(report["modes"]["sizes"]["items"]) == len(SMALL.buckets) * len(eval_modes.SIZE_FPS)
     for name in ("modes.md", "long_video.png", *(f"sheet_{m}.png" for m in eval_modes.MODES)):
