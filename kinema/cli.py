@@ -252,7 +252,7 @@ def cmd_eval(args) -> None:
 
     clip = args.clip if args.clip is not None else (str(DEFAULT_CLIP_DIR) if DEFAULT_CLIP_DIR.is_dir() else None)
     evaluate_model(args.model, args.out, split=args.split, num=args.num, seeds=args.seeds, steps=args.steps,
-                   guidance_scale=args.guidance, shift=args.shift, clip_model=clip)
+                   guidance_scale=args.guidance, shift=args.shift, sampler=args.sampler, clip_model=clip)
     print(f"report: {Path(args.out) / 'report.md'}")
 
 
@@ -329,6 +329,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
     p.add_argument("--guidance", type=float, default=None, help="guidance scale (default: the model's)")
     p.add_argument("--shift", type=float, default=None, help="sampling timestep shift (default: the model's)")
+    p.add_argument("--sampler", choices=["euler", "heun"], default=None,
+                   help="ODE solver (default: the model's); a heun step costs two DiT passes")
     p.add_argument("--clip", default=None, help="video-text model folder (kinema train clip) for CLIP score and FVD; default: the shipped one")
     p.add_argument("--video", default=None, help="score this one video instead (needs --prompt)")
     p.add_argument("--prompt", default=None, help="the prompt --video was generated from")

@@ -60,7 +60,7 @@ def test_evaluate_model_writes_the_report(model_dir, tmp_path):
     assert "| attribute | model | vae | ceiling | baseline |" in md and "Bias audit" in md
 
 
-def test_evaluate_model_samples_with_the_given_guidance_and_shift(tmp_path):
+def test_evaluate_model_samples_with_the_given_guidance_shift_and_sampler(tmp_path):
     import dataclasses
 
     import numpy as np
@@ -76,21 +76,26 @@ def test_evaluate_model_samples_with_the_given_guidance_and_shift(tmp_path):
     for p in (*pipe.dit.blocks[0].cross.proj.parameters(), *pipe.dit.blocks[0].ada.parameters()):
         torch.nn.init.normal_(p, std=0.05)  # let the text (so guidance) and t (so the shift) change v
     pipe.save_pretrained(folder)
-    report = evaluate_model(folder, tmp_path / "r", num=1, guidance_scale=1.0, shift=3.0, progress=False)
-    assert (report["settings"]["guidance_scale"], report["settings"]["shift"]) == (1.0, 3.0)
+    report = evaluate_model(folder, tmp_path / "r", num=1, guidance_scale=1.0, shift=3.0, sampler="heun",
+                            progress=False)
+    settings = report["settings"]
+    assert (settings["guidance_scale"], settings["shift"], settings["sampler"]) == (1.0, 3.0, "heun")
     got = read_video(tmp_path / "r" / "videos" / "id_0000_s0.mp4")[0]
 
-    def written(guidance, shift):  # the same video through the same encoder
+    def written(guidance, shift, sampler="heun"):  # the same video through the same encoder
         p = KinemaPipeline.from_pretrained(folder)
-        p.config = dataclasses.replace(p.config, shift=shift)
+        p.config = dataclasses.replace(p.config, shift=shift, sampler=sampler)
         v = p(sample_prompt("id", 0), seconds=2.0, seed=0, guidance_scale=guidance)
         write_video(tmp_path / "want.mp4", v.frames, v.fps)
         return read_video(tmp_path / "want.mp4")[0]
 
     np.testing.assert_array_equal(got, written(1.0, 3.0))
-    assert not np.array_equal(got, written(4.0, 1.5))  # the saved defaults give another video
+    assert not np.array_equal(got, written(1.0, 3.0, "euler"))  # the sampler is applied
+    assert not np.array_equal(got, written(4.0, 1.5, "euler"))  # the saved defaults give another video
     with pytest.raises(ValueError, match="guidance_scale"):
         evaluate_model(folder, tmp_path / "bad", num=1, guidance_scale=-1.0, progress=False)
+    with pytest.raises(ValueError, match="sampler"):
+        evaluate_model(folder, tmp_path / "bad", num=1, sampler="rk4", progress=False)
 
 
 def test_cli_eval_video_prints_scores(tmp_path, capsys):

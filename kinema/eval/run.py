@@ -76,6 +76,7 @@ def evaluate_model(
     steps: int | None = None,
     guidance_scale: float | None = None,
     shift: float | None = None,
+    sampler: str | None = None,
     clip_model: str | os.PathLike | None = None,
     progress: bool = True,
 ) -> dict:
@@ -83,8 +84,9 @@ def evaluate_model(
 
     model_dir: a folder written by KinemaPipeline.save_pretrained (None: the shipped model).
     split: id | ood | combo | all. num: prompts per split; seeds: videos per prompt (seed
-    0..seeds-1). steps, guidance_scale, shift: sampler settings (None: the model's saved
-    defaults), so one model folder is scored at several settings. clip_model: a folder
+    0..seeds-1). steps, guidance_scale, shift, sampler ("euler" or "heun", whose steps cost two
+    DiT passes each but the last): sampler settings (None: the model's saved defaults), so one
+    model folder is scored at several settings. clip_model: a folder
     written by `kinema train clip`, for the video-text score and FVD of every row.
     """
     from tqdm.auto import tqdm
@@ -101,9 +103,12 @@ def evaluate_model(
         raise ValueError(f"steps must be >= 1, got {steps}")
     if shift is not None and shift <= 0:
         raise ValueError(f"shift must be > 0 (1 = no shift), got {shift}")
+    if sampler not in (None, "euler", "heun"):
+        raise ValueError(f"sampler must be 'euler' or 'heun', got {sampler!r}")
     pipe = KinemaPipeline.from_pretrained(model_dir)
-    if shift is not None:  # the one sampler setting that is not a call argument
-        pipe.config = dataclasses.replace(pipe.config, shift=shift)
+    overrides = {k: v for k, v in (("shift", shift), ("sampler", sampler)) if v is not None}
+    if overrides:  # the sampler settings that are not call arguments
+        pipe.config = dataclasses.replace(pipe.config, **overrides)
     clip = None
     if clip_model is not None:
         from kinema.eval.clip import load_clip_model
@@ -117,7 +122,7 @@ def evaluate_model(
     report = {"model": _model_name(model_dir) or "default",
               "settings": {"splits": "+".join(splits), "num": num, "seeds": seeds, "steps": steps or cfg.num_inference_steps,
                            "guidance_scale": cfg.guidance_scale if guidance_scale is None else guidance_scale,
-                           "shift": cfg.shift,
+                           "shift": cfg.shift, "sampler": cfg.sampler,
                            "size": f"{width}x{height}", "fps": fps, "seconds": EVAL_SECONDS,
                            "clip_model": _model_name(clip_model)},
               "splits": {}}
