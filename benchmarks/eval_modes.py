@@ -14,8 +14,7 @@ at the model's size and fps, and its own caption as the prompt, so the frames ar
 frames and the prompt describes them. Long videos run on the first world scenes from seed
 4,000,000 whose own simulation keeps its objects in view for the whole length (long_scenes),
 so the consistency target is one the world itself meets. Every figure comes from kinema.eval:
-parse_video tracks,
-evaluate_video adherence, reconstruction.psnr.
+parse_video tracks, evaluate_video adherence, reconstruction.psnr.
 
 Seam velocity jump (extend, connect): with v(t) = c(t) - c(t-1) from a track's centroids and
 the seam between frames b-1 and b, the jump is |v(b) - v(b-1)| and the object's typical
@@ -409,6 +408,9 @@ def long_scenes(pipe: KinemaPipeline, num: int, seconds: float) -> tuple[list[tu
     """
     found, seed = [], LONG_SEED_OFFSET
     while len(found) < num:
+        if seed - LONG_SEED_OFFSET >= 100 * num:
+            raise RuntimeError(f"only {len(found)} of {seed - LONG_SEED_OFFSET} world scenes keep their objects in "
+                               f"view for {seconds:g} s; ask for fewer --long-num or shorter --long-seconds")
         clip = world_clip(pipe, seed, seconds=seconds)
         if consistent_fraction(clip.frames, pipe.config.fps) >= LONG_WORLD_KEPT:
             found.append((seed, clip))
