@@ -103,11 +103,9 @@ def evaluate_model(
         raise ValueError(f"steps must be >= 1, got {steps}")
     if shift is not None and shift <= 0:
         raise ValueError(f"shift must be > 0 (1 = no shift), got {shift}")
-    if sampler not in (None, "euler", "heun"):
-        raise ValueError(f"sampler must be 'euler' or 'heun', got {sampler!r}")
     pipe = KinemaPipeline.from_pretrained(model_dir)
     overrides = {k: v for k, v in (("shift", shift), ("sampler", sampler)) if v is not None}
-    if overrides:  # the sampler settings that are not call arguments
+    if overrides:  # the sampler settings that are not call arguments; PipelineConfig checks them
         pipe.config = dataclasses.replace(pipe.config, **overrides)
     clip = None
     if clip_model is not None:
