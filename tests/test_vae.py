@@ -10,6 +10,7 @@ from kinema.models.vae import (
     grow_latent_channels,
     VAE_BASE,
     VAE_FAST,
+    VAE_FAST2,
     VAE_TINY,
     VAEConfig,
     VideoVAE,
@@ -165,12 +166,15 @@ def test_tiny_vae_overfits_one_clip():
 # A tiny config with the pixel/frame folding stem of VAE_FAST.
 PATCHED = VAEConfig(patch_size=2, patch_frames=4, latent_channels=4, base_channels=8,
                     channel_mults=(1,), temporal_downsample=(False,), norm_groups=4)
+# ... and with the 2-frame fold plus a temporal downsample of VAE_FAST2: same factors.
+PATCHED2 = dataclasses.replace(PATCHED, patch_frames=2, temporal_downsample=(True,))
 
 
-def test_patched_stem_shapes_causality_and_chunking():
+@pytest.mark.parametrize("cfg", [PATCHED, PATCHED2], ids=["fold4", "fold2-down2"])
+def test_patched_stem_shapes_causality_and_chunking(cfg):
     torch.manual_seed(0)
-    vae = VideoVAE(PATCHED).eval()
-    assert PATCHED.spatial_factor == 4 and PATCHED.temporal_factor == 4
+    vae = VideoVAE(cfg).eval()
+    assert cfg.spatial_factor == 4 and cfg.temporal_factor == 4
     x = torch.rand(1, 3, 17, 16, 24, generator=torch.Generator().manual_seed(3)) * 2 - 1
     with torch.no_grad():
         mean, _ = vae.encode(x)
@@ -190,6 +194,9 @@ def test_patched_stem_shapes_causality_and_chunking():
 def test_fast_preset_geometry():
     assert VAE_FAST.spatial_factor == 8 and VAE_FAST.temporal_factor == 4
     assert latent_shape(VAE_FAST, 33, 96, 160) == (8, 9, 12, 20)
+    # FAST2 trades FAST's 4-frame stem fold for 2 frames and a downsample: the same latent grid
+    assert (VAE_FAST2.spatial_factor, VAE_FAST2.temporal_factor) == (8, 4)
+    assert latent_shape(VAE_FAST2, 33, 96, 160) == (32, 9, 12, 20)
 
 
 def test_foreground_weighted_mse_counts_salient_pixels_more():

@@ -27,7 +27,6 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @torch.no_grad()
-@torch.no_grad()
 def reconstruct(vae, frames: np.ndarray) -> np.ndarray:
     """Encode (posterior mean) and decode (T, H, W, 3) uint8 frames; T = 1 + 4k."""
     with precision.autocast("cpu"):
