@@ -50,6 +50,10 @@ class TrainConfig:
     # VAE only, with init_from: train the decoder alone. The latents stay exactly those a DiT was
     # trained on, so a decoder improved this way (e.g. with a refine head) ships with that DiT.
     freeze_encoder: bool = False
+    # DiT only, with init_from: keep the source's transformer body but start its patch embedding
+    # and output layer afresh (dit.transplant_body), for a VAE whose latents are not a superset
+    # of the source's, e.g. one trained from scratch.
+    init_body_only: bool = False
 
     # DiT only: where latents come from and how text is read
     vae: str = "runs/vae/export"  # a VAE part folder or an export folder holding vae/
@@ -158,6 +162,8 @@ class TrainConfig:
             raise ValueError("timestep_shift and logit_std must be > 0 (timestep_shift 1.0 disables the shift)")
         if self.export_dtype not in ("float32", "bfloat16"):
             raise ValueError(f"export_dtype must be 'float32' or 'bfloat16', got {self.export_dtype!r}")
+        if self.init_body_only and (self.kind != "dit" or not self.init_from):
+            raise ValueError("init_body_only keeps a trained DiT's body: it needs kind=dit and init_from=<a model folder>")
         if self.freeze_encoder and (self.kind != "vae" or not self.init_from):
             raise ValueError("freeze_encoder keeps a trained VAE's encoder: it needs kind=vae and init_from=<a VAE folder>")
         if self.kind == "dit" and self.num_samples > 0 and not self.sample_prompts:

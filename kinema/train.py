@@ -304,17 +304,19 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
         model_cfg = dataclasses.replace(model_cfg, **derived)
         # the model before the latent cache, so that a warm start that does not fit fails in seconds, not after it
         if cfg.init_from and not resume:  # warm start: a trained model's DiT, grown to this VAE's latent channels
-            from kinema.models.dit import grow_in_channels
+            from kinema.models.dit import grow_in_channels, transplant_body
             from kinema.pipeline import KinemaPipeline
 
             src = KinemaPipeline.from_pretrained(cfg.init_from)
             if src.null_text.num_tokens != cfg.null_text_tokens:
                 raise ValueError(f"init_from={cfg.init_from} has {src.null_text.num_tokens} null-text tokens, this run asks "
                                  f"for {cfg.null_text_tokens}; set null_text_tokens={src.null_text.num_tokens} to warm-start from it")
-            core = DiTStep(grow_in_channels(src.dit, model_cfg), src.null_text)
+            warm = transplant_body if cfg.init_body_only else grow_in_channels
+            core = DiTStep(warm(src.dit, model_cfg), src.null_text)
             if master:
+                what = "body only, fresh patch embedding and output" if cfg.init_body_only else "grown"
                 print(f"initialised from {cfg.init_from} ({src.dit.cfg.in_channels} -> {model_cfg.in_channels} "
-                      "latent channels)", flush=True)
+                      f"latent channels, {what})", flush=True)
         else:
             core = DiTStep(DiT(model_cfg), NullText(text_encoder.dim, cfg.null_text_tokens))
         cache_dir = Path(cfg.latent_cache or out / "latents")

@@ -274,3 +274,26 @@ def test_grown_input_channels_predict_as_the_source():
     assert not got[:, 4:].any()
     with pytest.raises(ValueError, match="same architecture"):
         grow_in_channels(src, dataclasses.replace(cfg, in_channels=6, depth=2))
+
+
+def test_transplanted_body_keeps_everything_but_the_latent_io():
+    from kinema.models.dit import LATENT_IO, transplant_body
+
+    torch.manual_seed(0)
+    cfg = DiTConfig(in_channels=4, hidden_size=32, depth=1, num_heads=2, text_dim=8)
+    src = DiT(cfg)
+    for p in src.parameters():  # trained: no zero-initialised path left
+        torch.nn.init.normal_(p, std=0.1)
+    new = transplant_body(src, dataclasses.replace(cfg, in_channels=3))
+    old_state, new_state = src.state_dict(), new.state_dict()
+    assert new.x_embed.weight.shape == (32, 3 * 4) and not new.final.linear.weight.any()
+    for k in new_state:
+        if k not in LATENT_IO:
+            torch.testing.assert_close(new_state[k], old_state[k], rtol=0, atol=0)
+    x = torch.randn(2, 3, 3, 4, 4)
+    t, fps = torch.rand(2, 3), torch.full((2,), 16.0)
+    text, mask = torch.randn(2, 5, 8), torch.ones(2, 5, dtype=torch.bool)
+    with torch.no_grad():
+        assert not new(x, t, text, mask, fps).any()  # zero output layer: starts at v = 0, as a fresh DiT
+    with pytest.raises(ValueError, match="same architecture"):
+        transplant_body(src, dataclasses.replace(cfg, in_channels=3, depth=2))

@@ -34,6 +34,7 @@ __all__ = [
     "timestep_embedding",
     "modulate",
     "grow_in_channels",
+    "transplant_body",
 ]
 
 
@@ -508,5 +509,27 @@ def grow_in_channels(src: DiT, cfg: DiTConfig) -> DiT:
     w_out, b_out = torch.zeros_like(dit.final.linear.weight), torch.zeros_like(dit.final.linear.bias)
     w_out[: old * per], b_out[: old * per] = state.pop("final.linear.weight"), state.pop("final.linear.bias")
     state.update({"x_embed.weight": w_in, "final.linear.weight": w_out, "final.linear.bias": b_out})
+    dit.load_state_dict(state)
+    return dit
+
+
+# The layers that read or write latent patches; everything else (text, time, fps, blocks) does not.
+LATENT_IO = ("x_embed.weight", "x_embed.bias", "final.linear.weight", "final.linear.bias")
+
+
+def transplant_body(src: DiT, cfg: DiTConfig) -> DiT:
+    """A DiT of config cfg (any latent channels, otherwise equal to src) with src's transformer
+    body and a fresh patch embedding and zero output layer, as a new DiT starts.
+
+    For a VAE whose latents are unrelated to src's (one trained from scratch rather than grown
+    with vae.grow_latent_channels): what the body learned about text, layout and motion carries
+    over, while the latent patches are read and written anew.
+    """
+    if dataclasses.replace(src.cfg, in_channels=cfg.in_channels) != cfg:
+        raise ValueError(f"can only change the latent channels ({src.cfg.in_channels} -> {cfg.in_channels}) of the "
+                         f"same architecture; src is {src.cfg}, asked for {cfg}")
+    dit = DiT(cfg)
+    state = {k: v.clone() for k, v in src.state_dict().items() if k not in LATENT_IO}
+    state.update({k: v for k, v in dit.state_dict().items() if k in LATENT_IO})
     dit.load_state_dict(state)
     return dit
