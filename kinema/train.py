@@ -303,7 +303,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
                 raise ValueError(f"model_config.{k}={cfg.model_config[k]} disagrees with the VAE / text encoder ({v}); drop it")
         model_cfg = dataclasses.replace(model_cfg, **derived)
         # the model before the latent cache, so that a warm start that does not fit fails in seconds, not after it
-        if cfg.init_from and not resume:  # warm start: a trained model's DiT, grown to this VAE's latent channels
+        if cfg.init_from and not resume:  # warm start: a trained model's DiT, grown or transplanted to this VAE's latents
             from kinema.models.dit import grow_in_channels, transplant_body
             from kinema.pipeline import KinemaPipeline
 

@@ -120,8 +120,8 @@ VAE_BASE = VAEConfig()
 VAE_FAST = VAEConfig(patch_size=4, patch_frames=4, base_channels=64, channel_mults=(1,),
                      num_res_blocks=2, temporal_downsample=(False,))
 # FAST2 folds only 2 frames and halves time again inside the level, so the first convs see
-# motion between frame pairs before it is squeezed; same 4x time and 8x8 space compression as FAST, 32 latent channels.
-# A side-by-side screening on the same data and recipe reached 29.1 dB held-out PSNR at step
+# motion between frame pairs before it is squeezed; FAST's latent grid (4x time, 8x8 space) with
+# 32 channels. Screened side by side on one recipe, it reached 29.1 dB held-batch PSNR at step
 # 3600 where FAST with 32 channels was at 27.2 (MODEL_CARD.md, "The VAE").
 VAE_FAST2 = VAEConfig(patch_size=4, patch_frames=2, base_channels=64, channel_mults=(1,),
                       num_res_blocks=2, temporal_downsample=(True,), latent_channels=32)
