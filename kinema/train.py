@@ -311,10 +311,10 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
             if src.null_text.num_tokens != cfg.null_text_tokens:
                 raise ValueError(f"init_from={cfg.init_from} has {src.null_text.num_tokens} null-text tokens, this run asks "
                                  f"for {cfg.null_text_tokens}; set null_text_tokens={src.null_text.num_tokens} to warm-start from it")
-            warm = transplant_body if cfg.init_body_only else grow_in_channels
+            warm, what = ((transplant_body, "body only, fresh patch embedding and output") if cfg.init_body_only
+                          else (grow_in_channels, "grown"))
             core = DiTStep(warm(src.dit, model_cfg), src.null_text)
             if master:
-                what = "body only, fresh patch embedding and output" if cfg.init_body_only else "grown"
                 print(f"initialised from {cfg.init_from} ({src.dit.cfg.in_channels} -> {model_cfg.in_channels} "
                       f"latent channels, {what})", flush=True)
         else:

@@ -489,6 +489,14 @@ class DiT(nn.Module):
             cache.cached_frames = cache.max_frames
 
 
+def _check_only_channels_differ(src: DiT, cfg: DiTConfig, what: str, grow: bool = False) -> None:
+    """Raise unless cfg is src's architecture with other latent channels (more of them if grow)."""
+    old, new = src.cfg.in_channels, cfg.in_channels
+    if dataclasses.replace(src.cfg, in_channels=new) != cfg or (grow and new < old):
+        raise ValueError(f"can only {what} ({old} -> {new}) on the same architecture; "
+                         f"src is {src.cfg}, asked for {cfg}")
+
+
 def grow_in_channels(src: DiT, cfg: DiTConfig) -> DiT:
     """A DiT of config cfg (more latent channels than src, otherwise equal) that predicts
     exactly src's velocity on src's channels and zero on the new ones, ignoring their input.
@@ -498,9 +506,7 @@ def grow_in_channels(src: DiT, cfg: DiTConfig) -> DiT:
     and output layer learn the new channels. Patch vectors are channel-major (C, pt, ph, pw).
     """
     old, new = src.cfg.in_channels, cfg.in_channels
-    if dataclasses.replace(src.cfg, in_channels=new) != cfg or new < old:
-        raise ValueError(f"can only add input channels ({old} -> {new}) to the same architecture; "
-                         f"src is {src.cfg}, asked for {cfg}")
+    _check_only_channels_differ(src, cfg, "add input channels", grow=True)
     dit = DiT(cfg)
     state = {k: v.clone() for k, v in src.state_dict().items()}
     per = math.prod(cfg.patch_size)  # patch values per channel
@@ -525,9 +531,7 @@ def transplant_body(src: DiT, cfg: DiTConfig) -> DiT:
     with vae.grow_latent_channels): what the body learned about text, layout and motion carries
     over, while the latent patches are read and written anew.
     """
-    if dataclasses.replace(src.cfg, in_channels=cfg.in_channels) != cfg:
-        raise ValueError(f"can only change the latent channels ({src.cfg.in_channels} -> {cfg.in_channels}) of the "
-                         f"same architecture; src is {src.cfg}, asked for {cfg}")
+    _check_only_channels_differ(src, cfg, "change the latent channels")
     dit = DiT(cfg)
     state = {k: v.clone() for k, v in src.state_dict().items() if k not in LATENT_IO}
     state.update({k: v for k, v in dit.state_dict().items() if k in LATENT_IO})
