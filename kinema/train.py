@@ -226,6 +226,14 @@ def _stop_on_signals():
             signal.signal(sig, handler)
 
 
+def _ignore_stop_signals(worker_id: int) -> None:
+    """DataLoader workers leave SIGINT / SIGTERM to the main process: a signal sent to the whole
+    process group (Ctrl-C in a terminal, `kill -- -PGID`, a scheduler) would otherwise end the
+    worker first, and the main process would die on the lost worker before it checkpoints."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def _fmt_time(seconds: float) -> str:
     seconds = int(seconds)
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
@@ -477,7 +485,8 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
             dataset.set_epoch(epoch)  # caption dropout and window draws depend on the epoch
             order = list(sampler)
             loader = torch.utils.data.DataLoader(dataset, batch_sampler=order[position:], collate_fn=collate,
-                                                 num_workers=cfg.num_workers)
+                                                 num_workers=cfg.num_workers,
+                                                 worker_init_fn=_ignore_stop_signals if cfg.num_workers else None)
             for indices, batch in zip(order[position:], loader):
                 position += 1
                 n = 0 if batch is None else len(batch["id"])
@@ -491,13 +500,13 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
 
     # -- 7. the loop
     stop = min(cfg.stop_at_step or cfg.total_steps, cfg.total_steps)
-    stream = batches()
     t_start = t_log = time.monotonic()
     t_ckpt = t_start
     tokens_since_log = 0
     start_step = step
     stopping = False  # a signal arrived: finish this step, checkpoint it, stop
-    with _stop_on_signals() as stop_signal:
+    # the stream is closed on every way out, so the loader's workers shut down before the process exits
+    with _stop_on_signals() as stop_signal, contextlib.closing(batches()) as stream:
         while step < stop:
             batch = next(stream)
             lr = lr_at(step, cfg, rewarm_from)
@@ -635,5 +644,5 @@ if __name__ == "__main__":  # python -m kinema.train vae|dit [--config X] [--res
     ap.add_argument("--config", default=None)
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("overrides", nargs="*")
-    a = ap.parse_args()
+    a = ap.parse_intermixed_args()  # overrides may follow --config
     train_from_cli(a.kind, a.config, a.overrides, a.resume)

@@ -346,6 +346,32 @@ def test_a_signal_checkpoints_the_step_it_finished_and_resume_continues(data, tm
     assert json.loads(state.read_text())["step"] == step + 2
 
 
+def test_a_signal_to_the_process_group_still_checkpoints_with_loader_workers(data, tmp_path):
+    # `kill -- -PGID` (or Ctrl-C in a terminal) reaches the DataLoader worker too; the worker must
+    # leave the signal to the trainer, else the run dies on the lost worker without a checkpoint
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cmd = [sys.executable, "-m", "kinema.train", "vae", "--config", "tiny-vae", f"data={data}",
+           f"output_dir={tmp_path}", "num_workers=1", "total_steps=100000", "stop_at_step=3000",
+           "checkpoint_every=0", "checkpoint_minutes=0", "sample_every=0", "log_every=2"]
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    log = tmp_path / "log.jsonl"
+    deadline = time.monotonic() + 120
+    while not (log.is_file() and log.read_text().count("\n") >= 2) and proc.poll() is None:
+        assert time.monotonic() < deadline, "the run logged nothing in 120 s"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert "SIGTERM after step" in out, out[-2000:]
+    assert "exited unexpectedly" not in out
+    step = json.loads((tmp_path / "checkpoint" / "state.json").read_text())["step"]
+    assert 4 <= step < 3000
+
+
 # ----------------------------------------------------------------------------- DDP
 
 
