@@ -1,12 +1,14 @@
 """DiT training-step throughput on CPU, as a fraction of this machine's matmul peak.
 
+    pip install -e ".[bench]"      # diffusers, for the Wan comparison (torch stays pinned)
     python benchmarks/bench_dit.py [--batch 4] [--steps 5] [--text-len 24] [--threads N]
 
 Runs in the precision training uses here (kinema.precision: bf16 autocast where bf16 is
 native, fp32 elsewhere; KINEMA_BF16=0/1 to compare). Measures, in one run: the matmul peak in
 that dtype (4096^3 GEMMs), DiT_S forward+backward on
 latents (8, 9, 16, 16) -> 576 tokens per clip, and, if diffusers is importable, diffusers'
-WanTransformer3DModel of the same width, depth and token count. FLOPs are counted
+WanTransformer3DModel of the same width, depth and token count, and our step again with
+SDPA's CPU kernel in place of the explicit attention that CPU training uses. FLOPs are counted
 analytically (6 * per-token params * tokens + attention), not by a profiler.
 
 On a CPU shared with other jobs, --threads 1 can be several times faster than the default:
@@ -21,7 +23,10 @@ import time
 
 import torch
 
+import torch.nn.functional as F
+
 from kinema import precision
+from kinema.models import dit as dit_module
 from kinema.models.dit import DIT_S, DiT, DiTConfig
 
 
@@ -150,9 +155,19 @@ def main() -> None:
     print(f"kinema DiT_S fwd+bwd: {sec * 1e3:.0f} ms/step, {tokens / sec:.0f} tokens/s, "
           f"{achieved:.0f} GFLOP/s = {achieved / peak:.0%} of peak")
 
+    # the same step with SDPA's CPU flash kernel in training, which kinema.models.dit.attention replaces
+    explicit = dit_module.attention
+    dit_module.attention = lambda q, k, v, mask=None: F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    try:
+        sdpa = bench_kinema(cfg, args.batch, latent, args.text_len, args.steps)
+    finally:
+        dit_module.attention = explicit
+    print(f"  with SDPA's CPU kernel in training instead: {sdpa * 1e3:.0f} ms/step; "
+          f"the explicit attention is {sdpa / sec:.2f}x its speed")
+
     wan = bench_wan(cfg, args.batch, latent, args.text_len, args.steps)
     if wan is None:
-        print("diffusers WanTransformer3DModel: skipped (diffusers not importable; pip install diffusers)")
+        print("diffusers WanTransformer3DModel: skipped (diffusers not importable; pip install -e \".[bench]\")")
     else:
         print(f"diffusers Wan (same width/depth/tokens) fwd+bwd: {wan * 1e3:.0f} ms/step, {tokens / wan:.0f} tokens/s; "
               f"kinema is {wan / sec:.2f}x its speed")

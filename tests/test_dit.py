@@ -4,6 +4,7 @@ import dataclasses
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from kinema import flow
 from kinema.models.dit import (
@@ -14,6 +15,7 @@ from kinema.models.dit import (
     DiTConfig,
     KVCache,
     apply_rope,
+    attention,
     patchify,
     rope_frequencies,
     unpatchify,
@@ -215,6 +217,33 @@ def test_kv_cache_window_bounds_memory():
         model(x[:, :, i:i + 1], t[:, i:i + 1], text, mask, fps, kv_cache=cache, write_cache=True)
     assert cache.num_frames == 4 and cache.cached_frames == 2
     assert cache.keys[0].shape[2] == 2 * 16
+
+
+@pytest.mark.parametrize("kv, mask", [(6, None), (6, "causal"), (5, "rows")])
+def test_training_attention_equals_sdpa_with_its_gradients(kv, mask):
+    # CPU training takes the explicit softmax(q k^T / sqrt(d)) v; it must be SDPA's function and gradient
+    g = _gen(3)
+    q, k, v = (torch.randn(2, 3, n, 8, generator=g, dtype=torch.float64) for n in (6, kv, kv))
+    if mask == "causal":  # frame-causal blocks of 2 tokens
+        f = torch.arange(6) // 2
+        mask = f[:, None] >= f[None, :]
+    elif mask == "rows":  # a text mask per batch row, (B, 1, 1, L), as cross-attention gets
+        mask = torch.tensor([[True] * 5, [True, True, False, False, False]])[:, None, None, :]
+    grad_out = torch.randn(2, 3, 6, 8, generator=g, dtype=torch.float64)
+    results = []
+    for grad_mode in (True, False):  # True: the explicit form (CPU, autograd on); False: SDPA
+        leaves = [a.clone().requires_grad_(grad_mode) for a in (q, k, v)]
+        out = attention(*leaves, mask) if grad_mode else F.scaled_dot_product_attention(*leaves, attn_mask=mask)
+        if grad_mode:
+            (out * grad_out).sum().backward()
+        results.append((out.detach(), [a.grad for a in leaves]))
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-10, atol=1e-12)
+    leaves = [a.clone().requires_grad_() for a in (q, k, v)]  # SDPA's own gradients, same upstream gradient
+    (F.scaled_dot_product_attention(*leaves, attn_mask=mask) * grad_out).sum().backward()
+    for mine, ref in zip(results[0][1], leaves):
+        torch.testing.assert_close(mine, ref.grad, rtol=1e-9, atol=1e-10)
+    with torch.no_grad():  # inference takes SDPA itself
+        torch.testing.assert_close(attention(q, k, v, mask), results[1][0], rtol=0, atol=0)
 
 
 def test_tiny_dit_overfits_one_batch():
