@@ -22,7 +22,6 @@ import statistics
 import time
 
 import torch
-
 import torch.nn.functional as F
 
 from kinema import precision

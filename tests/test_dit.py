@@ -230,20 +230,16 @@ def test_training_attention_equals_sdpa_with_its_gradients(kv, mask):
     elif mask == "rows":  # a text mask per batch row, (B, 1, 1, L), as cross-attention gets
         mask = torch.tensor([[True] * 5, [True, True, False, False, False]])[:, None, None, :]
     grad_out = torch.randn(2, 3, 6, 8, generator=g, dtype=torch.float64)
-    results = []
-    for grad_mode in (True, False):  # True: the explicit form (CPU, autograd on); False: SDPA
-        leaves = [a.clone().requires_grad_(grad_mode) for a in (q, k, v)]
-        out = attention(*leaves, mask) if grad_mode else F.scaled_dot_product_attention(*leaves, attn_mask=mask)
-        if grad_mode:
-            (out * grad_out).sum().backward()
-        results.append((out.detach(), [a.grad for a in leaves]))
-    torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-10, atol=1e-12)
-    leaves = [a.clone().requires_grad_() for a in (q, k, v)]  # SDPA's own gradients, same upstream gradient
-    (F.scaled_dot_product_attention(*leaves, attn_mask=mask) * grad_out).sum().backward()
-    for mine, ref in zip(results[0][1], leaves):
-        torch.testing.assert_close(mine, ref.grad, rtol=1e-9, atol=1e-10)
+    mine, ref = [[a.clone().requires_grad_() for a in (q, k, v)] for _ in range(2)]
+    out = attention(*mine, mask)  # autograd on, CPU: the explicit form
+    want = F.scaled_dot_product_attention(*ref, attn_mask=mask)
+    (out * grad_out).sum().backward()
+    (want * grad_out).sum().backward()
+    torch.testing.assert_close(out, want, rtol=1e-10, atol=1e-12)
+    for a, b in zip(mine, ref):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-9, atol=1e-10)
     with torch.no_grad():  # inference takes SDPA itself
-        torch.testing.assert_close(attention(q, k, v, mask), results[1][0], rtol=0, atol=0)
+        torch.testing.assert_close(attention(q, k, v, mask), want.detach(), rtol=0, atol=0)
 
 
 def test_tiny_dit_overfits_one_batch():
