@@ -10,7 +10,7 @@
 #        (kinema.models.dit.transplant_body, init_body_only=true): fast2's latents are not a superset
 #        of the shipped VAE's, so the shipped DiT's patch layers mean nothing on them.
 # Every step resumes: rerun the script after an interruption, in this session or the next (the
-# committed checkpoints under checkpoints/ are copied into runs/ when runs/ has none).
+# committed VAE run is copied into runs/vB, and step 2 is skipped while its export is committed).
 #
 #   bash scripts/train_next.sh        # the data of scripts/train_default.sh (its step 1) first
 set -euo pipefail
@@ -18,9 +18,8 @@ cd "$(dirname "$0")/.."
 THREADS=${THREADS:-2}
 DATA=${DATA:-data/world-id}
 [ -f data/world-mix/manifest.jsonl ] || { echo "build the data first: step 1 of scripts/train_default.sh"; exit 2; }
-for run in vB dit-fast2; do  # continue a committed run
-  [ -d runs/$run/checkpoint ] || { [ -d checkpoints/$run/checkpoint ] && mkdir -p runs/$run && cp -r checkpoints/$run/. runs/$run/; }
-done
+# continue the committed VAE run (it resumes to no steps at all)
+[ -d runs/vB/checkpoint ] || { mkdir -p runs/vB && cp -r checkpoints/vae-fast2/. runs/vB/; }
 resume_if() { if [ -d "$1/checkpoint" ]; then echo --resume; fi; }
 
 # 1. VAE, fast2, from scratch: 9000 steps, 100 warmup to 5e-4, cosine to zero; 0.5-0.8 s/step.
@@ -31,25 +30,28 @@ OMP_NUM_THREADS=$THREADS kinema train vae --config default-vae --set data="$DATA
   $(resume_if runs/vB)
 [ -f runs/vB/vae_report.json ] || kinema eval --vae runs/vB/export --num 48 --out runs/vB  # PSNR, parser, adherence
 
-# 2. DiT on fast2's latents (the latent cache of data/world-mix builds itself first, ~8.5 min), the
-#    shipped DiT's body: 4000 steps, 100 warmup to 3e-4, cosine to zero; a tenth of the clips with
-#    independent per-frame noise levels and 10% of steps on stills, as stage 3 of the shipped recipe.
-OMP_NUM_THREADS=$THREADS kinema train dit --config default-dit --set data=data/world-mix --set output_dir=runs/dit-fast2 \
-  --set vae=runs/vB/export --set init_from=kinema/assets/default --set init_body_only=true \
-  --set total_steps=4000 --set lr=3e-4 --set warmup_steps=100 --set p_independent_t=0.1 --set p_image=0.1 \
-  --set sample_every=500 --set checkpoint_every=250 --set checkpoint_minutes=10 --set num_workers=0 \
-  $(resume_if runs/dit-fast2)
-[ -f runs/next-raw/model_index.json ] || python scripts/export_model.py runs/dit-fast2 runs/next-raw --weights raw --guidance 2
-# Run on 2026-12-04 (1 h 04 min, ~1.0 s/step): its raw export is committed in checkpoints/next-fast2.
-# On the first 50 id prompts it ties the shipped model overall (0.607 vs 0.640, paired -0.034
-# [-0.093, +0.022]) with fewer appearing / vanishing objects but worse motion (-0.148): not shipped
-# (docs/eval/next-fast2-50).
-#
+# 2. DiT on fast2's latents (the latent cache of data/world-mix builds itself first, ~7 min; steps 2
+#    and 3 share it), the shipped DiT's body: 4000 steps, 100 warmup to 3e-4, cosine to zero; a tenth
+#    of the clips with independent per-frame noise levels and 10% of steps on stills, as stage 3 of
+#    the shipped recipe. Run on 2026-12-04 (1 h 04 min, ~1.0 s/step); its raw export is committed in
+#    checkpoints/next-fast2, so this step is skipped while that folder is there. On the first 50 id
+#    prompts it ties the shipped model overall (0.607 vs 0.640, paired -0.034 [-0.093, +0.022]) with
+#    fewer appearing / vanishing objects but worse motion (-0.148): not shipped (docs/eval/next-fast2-50).
+LATENTS=runs/latents-fast2
+if [ ! -f checkpoints/next-fast2/model_index.json ]; then
+  OMP_NUM_THREADS=$THREADS kinema train dit --config default-dit --set data=data/world-mix --set output_dir=runs/dit-fast2 \
+    --set vae=runs/vB/export --set latent_cache=$LATENTS --set init_from=kinema/assets/default --set init_body_only=true \
+    --set total_steps=4000 --set lr=3e-4 --set warmup_steps=100 --set p_independent_t=0.1 --set p_image=0.1 \
+    --set sample_every=500 --set checkpoint_every=250 --set checkpoint_minutes=10 --set num_workers=0 \
+    $(resume_if runs/dit-fast2)
+  python scripts/export_model.py runs/dit-fast2 checkpoints/next-fast2 --weights raw --guidance 2
+fi
+
 # 3. Next: the same DiT continued on the same latents (a warm restart, as stage 3 of the shipped
 #    recipe), then kinema eval --model runs/next-c2 --num 200 and kinema eval --compare against
 #    docs/eval/id; ship into kinema/assets/default only if it beats the shipped model.
 OMP_NUM_THREADS=$THREADS kinema train dit --config default-dit --set data=data/world-mix --set output_dir=runs/dit-fast2-c2 \
-  --set vae=runs/vB/export --set latent_cache=runs/dit-fast2/latents --set init_from=checkpoints/next-fast2 --set total_steps=4000 --set lr=2e-4 \
+  --set vae=runs/vB/export --set latent_cache=$LATENTS --set init_from=checkpoints/next-fast2 --set total_steps=4000 --set lr=2e-4 \
   --set warmup_steps=100 --set p_independent_t=0.1 --set p_image=0.1 --set sample_every=1000 \
   --set checkpoint_every=250 --set checkpoint_minutes=10 --set num_workers=0 $(resume_if runs/dit-fast2-c2)
 python scripts/export_model.py runs/dit-fast2-c2 runs/next-c2 --weights raw --guidance 2
