@@ -28,6 +28,21 @@ def test_red_ball_scores_high_for_its_prompt_and_low_for_another():
     assert good["camera"]["kind"] == "static" and good["background"] == "black"
 
 
+def test_strict_motion_does_not_let_a_flickering_blob_pass_for_the_object():
+    # a red ball rests on the floor all clip long; a second red ball falls and is gone after frame 13
+    rest = ObjectSpec("ball", "red", position=(2.5, 1.0))
+    still, _ = render_scene(SceneSpec(objects=(rest,)))
+    both, _ = render_scene(SceneSpec(objects=(rest, ObjectSpec("ball", "red", position=(7.5, 7.0)))))
+    frames = np.concatenate([both[:14], still[14:]])
+    adherence = evaluate_video(frames, 16.0, "a red ball falls")["adherence"]
+    assert adherence["motion"] == 1.0  # the brief falling blob is picked for its verb
+    assert adherence["motion_strict"] == 0.0  # the persistent red ball is the object, and it rests
+    assert adherence["overall"] == np.mean([adherence[a] for a in ("count", "colour", "shape", "motion")])
+    frames, fps = _red_ball_clip()
+    assert evaluate_video(frames, fps, "a red ball falls")["adherence"]["motion_strict"] == 1.0
+    assert "motion_strict" not in evaluate_video(frames, fps, "a red ball")["adherence"]
+
+
 def test_falling_ball_gravity_within_5_percent():
     spec = SceneSpec(objects=(ObjectSpec("ball", "green", "small", position=(5.0, 8.5)),), background="grid")
     frames, _ = render_scene(spec)

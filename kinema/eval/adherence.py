@@ -95,6 +95,11 @@ def score_adherence(constraints: PromptConstraints, tracks: Tracks, fps: float, 
     attributes the prompt specifies, among count, colour, shape, size, motion, direction,
     camera, background (fractions over the prompt's objects), plus "overall", their mean.
     An object of the prompt with no track fails all its attributes.
+
+    Also "motion_strict" (not in "overall"), when the prompt names a motion: motion scored on
+    the tracks assigned by colour, shape and size alone, ties going to the longest-seen track.
+    The main assignment lets the verbs choose the track too, so a video of many flickering
+    blobs, one of which happens to move as asked, passes "motion"; here it cannot.
     """
     tracks = real_tracks(tracks)
     gravity = constraints.gravity is not False
@@ -106,6 +111,14 @@ def score_adherence(constraints: PromptConstraints, tracks: Tracks, fps: float, 
               for k in range(len(tracks))] for c in slots]
     cost = np.array([[sum(not v for v in cell.values()) for cell in row] for row in table], dtype=float)
     pairs = dict(zip(*linear_sum_assignment(cost))) if cost.size else {}
+
+    # the strict motion assignment: appearance only, then persistence (< 1, so it only breaks ties)
+    seen = tracks.present().mean(0) if len(tracks) else np.zeros(0)
+    looks = np.array([[sum(not v for a, v in cell.items() if a not in ("motion", "direction")) - 0.5 * seen[k]
+                       for k, cell in enumerate(row)] for row in table], dtype=float)
+    strict_pairs = dict(zip(*linear_sum_assignment(looks))) if looks.size else {}
+    strict = [float(table[i][strict_pairs[i]]["motion"]) if i in strict_pairs else 0.0
+              for i, c in enumerate(slots) if c.motions]
 
     per_attr: dict[str, list[float]] = {}
     for i, c in enumerate(slots):
@@ -134,4 +147,6 @@ def score_adherence(constraints: PromptConstraints, tracks: Tracks, fps: float, 
     if constraints.background is not None and background is not None:
         out["background"] = float(background == constraints.background)
     out["overall"] = float(np.mean(list(out.values()))) if out else float("nan")
+    if strict:
+        out["motion_strict"] = float(np.mean(strict))
     return out
