@@ -5,6 +5,10 @@ videos of the same prompts beside them, so a model whose blobs fall, bounce and 
 often than the world's objects do, or never roll, shows it at a glance:
 
     python scripts/motion_verbs.py runs/eval-a runs/eval-b [--num 200]
+
+It reads the saved mp4s, whose H.264 round trip moves the parser's reading of soft blobs (a
+model's adherence changes in about half of its videos), so its figures describe, they do not
+reproduce the report's scores.
 """
 
 from __future__ import annotations
