@@ -51,7 +51,8 @@ fi
 #    then kinema eval --model runs/next-c2 --num 200 and kinema eval --compare against docs/eval/id.
 #    Run on 2026-12-04 (58 min, ~0.9 s/step): on 200 id prompts overall 0.556 against the shipped
 #    model's 0.653 (paired -0.098 [-0.131, -0.062]; motion -0.232, shape -0.102) with fewer appearing /
-#    vanishing objects (-5.2 / -4.6 per clip), FVD 46.5 against 53.4: not shipped, not committed
+#    vanishing objects (-5.2 / -4.6 per clip), FVD 46.5 against 53.4 (with the eval's floor-contact fix:
+#    0.588 against 0.662, paired -0.074 [-0.110, -0.037]): not shipped, not committed
 #    (docs/eval/next-c2; MODEL_CARD.md, "The next model").
 OMP_NUM_THREADS=$THREADS kinema train dit --config default-dit --set data=data/world-mix --set output_dir=runs/dit-fast2-c2 \
   --set vae=runs/vB/export --set latent_cache=$LATENTS --set init_from=checkpoints/next-fast2 --set total_steps=4000 --set lr=2e-4 \
