@@ -14,12 +14,11 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from kinema.eval.parser import Tracks, select_tracks
-from kinema.eval.physics import floor_line_px, track_events, world_tracks
+from kinema.eval.physics import above_floor, track_events, world_tracks
 from kinema.world.motion import Motion, describe_motion
 from kinema.world.prompts import PromptConstraints
 
 MIN_TRACK_FRACTION = 0.1  # tracks seen in fewer frames than this are flicker, not objects
-FLOOR_TOUCH_PX = 1.5  # bbox bottom at most this far above the floor line (or below it) is floor contact
 
 
 MAX_TRACKS = 8  # world scenes hold at most 4 objects; more tracks than this is noise, already a count failure
@@ -39,14 +38,11 @@ def real_tracks(tracks: Tracks) -> Tracks:
 def track_motions(tracks: Tracks, fps: float, *, gravity: bool = True) -> list[Motion]:
     """describe_motion for every track, over the frames from its first to its last sighting.
 
-    Gaps are filled by linear interpolation; floor contact is the bbox bottom at most
-    FLOOR_TOUCH_PX above the floor line or anywhere below it (as physics.airborne: sinking into
-    the floor is penetration, scored there, not flight; an H.264 4:2:0 round trip alone moves a
-    resting object's bottom edge from 0.7 to 1.7 px below the line); "collides" comes from
+    Gaps are filled by linear interpolation; floor contact is the bbox bottom not above the
+    floor line (physics.above_floor, the rule physics.airborne uses); "collides" comes from
     physics.track_events.
     """
     pos = world_tracks(tracks, fps)  # (T, K, 2)
-    floor = floor_line_px(tracks.width, tracks.height)
     collisions = [e for e in track_events(tracks, fps) if e.kind == "collision"]
     out = []
     for k in range(len(tracks)):
@@ -57,7 +53,7 @@ def track_motions(tracks: Tracks, fps: float, *, gravity: bool = True) -> list[M
         if len(p) < 2:
             p = np.concatenate([p, p])
         bottom = np.interp(t, seen, tracks.bboxes[seen, k, 3])
-        contact = bottom >= floor - FLOOR_TOUCH_PX
+        contact = ~above_floor(bottom, tracks.width, tracks.height)
         if len(contact) < len(p):
             contact = np.concatenate([contact, contact])
         m = describe_motion(p, fps, tracks.shapes[k], contact, None, index=k, gravity=gravity)
@@ -116,7 +112,7 @@ def score_adherence(constraints: PromptConstraints, tracks: Tracks, fps: float, 
     pairs = dict(zip(*linear_sum_assignment(cost))) if cost.size else {}
 
     # the strict motion assignment: appearance only, then persistence (< 1, so it only breaks ties)
-    seen = tracks.present().mean(0) if len(tracks) else np.zeros(0)
+    seen = tracks.present().mean(0)  # (K,) fraction of frames each track is seen in
     looks = np.array([[sum(not v for a, v in cell.items() if a not in ("motion", "direction")) - 0.5 * seen[k]
                        for k, cell in enumerate(row)] for row in table], dtype=float)
     strict_pairs = dict(zip(*linear_sum_assignment(looks))) if looks.size else {}
