@@ -235,6 +235,10 @@ def cmd_eval(args) -> None:
         if args.out:
             Path(args.out).mkdir(parents=True, exist_ok=True)
             (Path(args.out) / "vae_report.json").write_text(json.dumps(result, indent=2))
+            from kinema.eval.reconstruction import plot_psnr_by_frame
+
+            png = plot_psnr_by_frame({Path(args.vae).name: result}, Path(args.out) / "vae_psnr_by_frame.png")
+            print(f"wrote {Path(args.out) / 'vae_report.json'} and {png}")
         return
     if args.video is not None:  # one video: print its scores
         if not args.prompt:

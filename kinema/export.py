@@ -1,6 +1,7 @@
 """Model folders from training runs: a DiT run's raw or EMA weights, optionally with a new decoder.
 
     export_dit_run("runs/dit16", "runs/model", weights="raw", guidance_scale=2)   # or scripts/export_model.py
+    export_with_decoder("kinema/assets/default", "runs/dec/export", "runs/model")  # a model, new decoder
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import torch
 
 from kinema import checkpoint as ckpt
 
-__all__ = ["export_dit_run", "swap_decoder"]
+__all__ = ["export_dit_run", "export_with_decoder", "swap_decoder"]
 
 
 def export_dit_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, weights: str = "raw",
@@ -42,6 +43,21 @@ def export_dit_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, we
         pipe.config = dataclasses.replace(pipe.config, guidance_scale=float(guidance_scale))
     if vae is not None:
         swap_decoder(pipe, vae)
+    return pipe.save_pretrained(out_dir, dtype=torch.bfloat16)
+
+
+def export_with_decoder(model_dir: str | os.PathLike, vae: str | os.PathLike, out_dir: str | os.PathLike, *,
+                        guidance_scale: float | None = None) -> Path:
+    """A copy of the model folder `model_dir` (bf16) whose VAE is `vae`, a decoder fine-tuned with
+    freeze_encoder from the model's own VAE (`swap_decoder` checks the encoder)."""
+    from kinema.pipeline import KinemaPipeline
+
+    if Path(out_dir).resolve() == Path(model_dir).resolve():
+        raise ValueError(f"out_dir {out_dir} is the model folder itself; write to a new folder and move it after")
+    pipe = KinemaPipeline.from_pretrained(model_dir)
+    if guidance_scale is not None:
+        pipe.config = dataclasses.replace(pipe.config, guidance_scale=float(guidance_scale))
+    swap_decoder(pipe, vae)
     return pipe.save_pretrained(out_dir, dtype=torch.bfloat16)
 
 

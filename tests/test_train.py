@@ -275,6 +275,21 @@ def test_vae_decoder_fine_tune_keeps_the_encoder_and_its_latent_statistics(vae_e
     with pytest.raises(ValueError, match="freeze_encoder"):
         swap_decoder(other, export)
 
+    # a shipped model folder re-shipped with the new decoder: same DiT, the new decoder, bf16
+    from kinema.export import export_with_decoder
+    from kinema.pipeline import KinemaPipeline
+
+    kw = dict(sample_every=0, checkpoint_every=0, checkpoint_minutes=0, log_every=0)
+    model = train(tiny("dit", data, tmp_path / "dit", vae=str(vae_export), total_steps=1, warmup_steps=0, **kw))
+    out = KinemaPipeline.from_pretrained(export_with_decoder(model, export, tmp_path / "model"))
+    before = KinemaPipeline.from_pretrained(model)
+    for k, v in before.dit.state_dict().items():
+        assert torch.equal(v.bfloat16(), out.dit.state_dict()[k].bfloat16()), k
+    for k, v in new.decoder.state_dict().items():
+        assert torch.equal(v.bfloat16(), out.vae.decoder.state_dict()[k].bfloat16()), k
+    with pytest.raises(ValueError, match="new folder"):
+        export_with_decoder(model, export, model)
+
 
 def test_dit_warm_start_from_a_model_on_a_vae_with_more_channels(vae_export, data, tmp_path):
     from kinema.pipeline import KinemaPipeline
