@@ -75,9 +75,6 @@ OMP_NUM_THREADS=$THREADS kinema train dit --config default-dit --set data=data/w
   --set warmup_steps=100 --set p_independent_t=0.1 --set p_image=0.1 --set sample_every=1500 \
   --set checkpoint_every=250 --set checkpoint_minutes=10 --set num_workers=0 $(resume_if runs/dit-c3)
 
-[ -f runs/model-stage3/model_index.json ] || \
-  python scripts/export_model.py runs/dit-c3 runs/model-stage3 --weights raw --guidance 2
-
 # 7. The VAE above saw only 9-frame windows, but clips decode as 33-frame windows: later latent
 #    frames decoded with ghosts and streaks (PSNR fell from 31 dB at frame 8 to 26 dB at frame 16,
 #    docs/eval/vae-dec33). Fine-tune its decoder on 33-frame windows with the encoder frozen, so the
@@ -91,4 +88,4 @@ OMP_NUM_THREADS=$THREADS kinema train vae --config default-vae --set data="$DATA
 # the shipped model: stage 3's DiT (raw weights at guidance 2, which scored at least as high as the
 # EMA's) with step 7's decoder
 rm -rf kinema/assets/default
-python scripts/export_model.py runs/model-stage3 kinema/assets/default --vae runs/vae16-dec33/export
+python scripts/export_model.py runs/dit-c3 kinema/assets/default --weights raw --guidance 2 --vae runs/vae16-dec33/export
