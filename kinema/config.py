@@ -45,7 +45,8 @@ class TrainConfig:
     model_config: dict[str, Any] | None = None  # fields over the preset, e.g. {depth: 8}
 
     # warm start (not with --resume): VAE: a VAE part or export folder; DiT: a model folder. Latent
-    # channels may grow (vae.grow_latent_channels, dit.grow_in_channels); the rest must match.
+    # channels may grow (vae.grow_latent_channels, dit.grow_in_channels), and a DiT's depth
+    # (dit.grow_depth: new blocks start as the identity); the rest must match.
     init_from: str | None = None
     # VAE only, with init_from: train the decoder alone. The latents stay exactly those a DiT was
     # trained on, so a decoder improved this way (e.g. with a refine head) ships with that DiT.

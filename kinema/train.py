@@ -312,7 +312,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
         model_cfg = dataclasses.replace(model_cfg, **derived)
         # the model before the latent cache, so that a warm start that does not fit fails in seconds, not after it
         if cfg.init_from and not resume:  # warm start: a trained model's DiT, grown or transplanted to this VAE's latents
-            from kinema.models.dit import grow_in_channels, transplant_body
+            from kinema.models.dit import grow_depth, grow_in_channels, transplant_body
             from kinema.pipeline import KinemaPipeline
 
             src = KinemaPipeline.from_pretrained(cfg.init_from)
@@ -321,7 +321,11 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
                                  f"for {cfg.null_text_tokens}; set null_text_tokens={src.null_text.num_tokens} to warm-start from it")
             warm, what = ((transplant_body, "body only, fresh patch embedding and output") if cfg.init_body_only
                           else (grow_in_channels, "grown"))
-            core = DiTStep(warm(src.dit, model_cfg), src.null_text)
+            body = src.dit
+            if model_cfg.depth != body.cfg.depth:  # more blocks: new ones start as the identity
+                body = grow_depth(body, dataclasses.replace(body.cfg, depth=model_cfg.depth))
+                what += f", depth {src.dit.cfg.depth} -> {model_cfg.depth}"
+            core = DiTStep(warm(body, model_cfg), src.null_text)
             if master:
                 print(f"initialised from {cfg.init_from} ({src.dit.cfg.in_channels} -> {model_cfg.in_channels} "
                       f"latent channels, {what})", flush=True)

@@ -322,3 +322,34 @@ def test_transplanted_body_keeps_everything_but_the_latent_io():
         assert not new(x, t, text, mask, fps).any()  # zero output layer: starts at v = 0, as a fresh DiT
     with pytest.raises(ValueError, match="same architecture"):
         transplant_body(src, dataclasses.replace(cfg, in_channels=3, depth=2))
+
+
+def test_grown_depth_predicts_as_the_source():
+    from kinema.models.dit import grow_depth, grown_block_positions
+
+    assert grown_block_positions(8, 12) == [0, 1, 3, 4, 6, 7, 9, 10]  # a new block after every two
+    assert grown_block_positions(2, 2) == [0, 1]
+    torch.manual_seed(0)
+    cfg = DiTConfig(in_channels=4, hidden_size=32, depth=2, num_heads=2, text_dim=8)
+    src = DiT(cfg).eval()
+    for p in src.parameters():  # trained: no zero-initialised path left
+        torch.nn.init.normal_(p, std=0.1)
+    deep = grow_depth(src, dataclasses.replace(cfg, depth=4)).eval()  # src's blocks at 0 and 2
+    assert len(deep.blocks) == 4
+    torch.testing.assert_close(deep.blocks[0].mlp[0].weight, src.blocks[0].mlp[0].weight, rtol=0, atol=0)
+    torch.testing.assert_close(deep.blocks[2].ada[1].weight, src.blocks[1].ada[1].weight, rtol=0, atol=0)
+    for new in (1, 3):
+        assert not deep.blocks[new].ada[1].weight.any() and not deep.blocks[new].cross.proj.weight.any()
+    x = torch.randn(2, 4, 3, 4, 4)
+    t, fps = torch.rand(2, 3), torch.full((2,), 16.0)
+    text, mask = torch.randn(2, 5, 8), torch.ones(2, 5, dtype=torch.bool)
+    with torch.no_grad():
+        torch.testing.assert_close(deep(x, t, text, mask, fps), src(x, t, text, mask, fps))
+    # the new block is trainable: its gates get gradients and move the output away from src's
+    deep.train()
+    deep(x, t, text, mask, fps).square().mean().backward()
+    assert deep.blocks[1].ada[1].weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="same architecture"):
+        grow_depth(src, dataclasses.replace(cfg, depth=4, hidden_size=64))
+    with pytest.raises(ValueError, match="grow depth"):
+        grow_depth(src, dataclasses.replace(cfg, depth=1))

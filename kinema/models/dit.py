@@ -34,6 +34,7 @@ __all__ = [
     "timestep_embedding",
     "modulate",
     "attention",
+    "grow_depth",
     "grow_in_channels",
     "transplant_body",
 ]
@@ -533,6 +534,36 @@ def grow_in_channels(src: DiT, cfg: DiTConfig) -> DiT:
     w_out, b_out = torch.zeros_like(dit.final.linear.weight), torch.zeros_like(dit.final.linear.bias)
     w_out[: old * per], b_out[: old * per] = state.pop("final.linear.weight"), state.pop("final.linear.bias")
     state.update({"x_embed.weight": w_in, "final.linear.weight": w_out, "final.linear.bias": b_out})
+    dit.load_state_dict(state)
+    return dit
+
+
+def grown_block_positions(old_depth: int, new_depth: int) -> list[int]:
+    """Where src's blocks go in a DiT grown from old_depth to new_depth blocks: spread evenly, so
+    the new blocks sit between them (8 -> 12: new blocks at 2, 5, 8, 11, one after every two)."""
+    if not 0 < old_depth <= new_depth:
+        raise ValueError(f"can only grow depth ({old_depth} -> {new_depth}): need 0 < old <= new")
+    return [j * new_depth // old_depth for j in range(old_depth)]
+
+
+def grow_depth(src: DiT, cfg: DiTConfig) -> DiT:
+    """A DiT of config cfg (more blocks than src, otherwise equal) that predicts exactly src's
+    velocity: src's blocks keep their weights at grown_block_positions and every new block starts
+    as the identity (adaLN-Zero gates and the cross-attention output at zero, as in a fresh DiT).
+
+    Adds capacity to a trained DiT without starting over (progressive stacking): training then
+    opens the new blocks' gates from a model that already draws the world.
+    """
+    if dataclasses.replace(src.cfg, depth=cfg.depth) != cfg:
+        raise ValueError(f"can only grow depth ({src.cfg.depth} -> {cfg.depth}) on the same architecture; "
+                         f"src is {src.cfg}, asked for {cfg}")
+    keep = grown_block_positions(src.cfg.depth, cfg.depth)
+    dit = DiT(cfg)
+    state = {k: v.clone() for k, v in src.state_dict().items() if not k.startswith("blocks.")}
+    for old, new in enumerate(keep):
+        state.update({f"blocks.{new}.{k}": v.clone() for k, v in src.blocks[old].state_dict().items()})
+    for i in sorted(set(range(cfg.depth)) - set(keep)):
+        state.update({f"blocks.{i}.{k}": v for k, v in dit.blocks[i].state_dict().items()})
     dit.load_state_dict(state)
     return dit
 
