@@ -30,6 +30,19 @@ OMP_NUM_THREADS=$THREADS kinema train vae --config default-vae --set data="$DATA
   $(resume_if runs/vB)
 [ -f runs/vB/vae_report.json ] || kinema eval --vae runs/vB/export --num 48 --out runs/vB  # PSNR, parser, adherence
 
+# 1b. FAST2's decoder on 33-frame windows, encoder frozen (step 7 of scripts/train_default.sh for
+#    this VAE; its latents, and the DiTs of steps 2-3, stay valid; it needs only step 1): 3000 steps,
+#    50 warmup to 2e-4, cosine to zero. Run on 2026-12-05 (34 min, ~0.68 s/step): on the 48 held-out clips 32.4 dB [31.7, 33.2]
+#    against 31.4 before, parser 67.6% of objects against 63.4%, permanence of reconstructions 0.75
+#    against 0.60 (checkpoints/vae-fast2-dec33 holds the record; MODEL_CARD.md, "The VAE"). Pair it
+#    with a DiT: python scripts/export_model.py RUN OUT --weights raw --guidance 2 --vae runs/vB-dec33/export
+OMP_NUM_THREADS=$THREADS kinema train vae --config default-vae --set data="$DATA" --set output_dir=runs/vB-dec33 \
+  --set model=fast2 --set init_from=runs/vB/export --set freeze_encoder=true \
+  --set num_frames=33 --set batch_size=8 --set crop_size=64 --set total_steps=3000 --set warmup_steps=50 \
+  --set lr=2e-4 --set model_config.mse_weight=2 --set model_config.fg_weight=20 --set sample_every=1000 \
+  --set checkpoint_every=250 --set checkpoint_minutes=6 --set num_workers=1 $(resume_if runs/vB-dec33)
+[ -f runs/vB-dec33/vae_report.json ] || kinema eval --vae runs/vB-dec33/export --num 48 --out runs/vB-dec33
+
 # 2. DiT on fast2's latents (the latent cache of data/world-mix builds itself first, ~7 min; steps 2
 #    and 3 share it), the shipped DiT's body: 4000 steps, 100 warmup to 3e-4, cosine to zero; a tenth
 #    of the clips with independent per-frame noise levels and 10% of steps on stills, as stage 3 of
@@ -59,16 +72,3 @@ OMP_NUM_THREADS=$THREADS kinema train dit --config default-dit --set data=data/w
   --set warmup_steps=100 --set p_independent_t=0.1 --set p_image=0.1 --set sample_every=1000 \
   --set checkpoint_every=250 --set checkpoint_minutes=10 --set num_workers=0 $(resume_if runs/dit-fast2-c2)
 python scripts/export_model.py runs/dit-fast2-c2 runs/next-c2 --weights raw --guidance 2
-
-# 4. FAST2's decoder on 33-frame windows, encoder frozen (step 7 of scripts/train_default.sh for this
-#    VAE; its latents, and the DiTs of steps 2-3, stay valid): 3000 steps, 50 warmup to 2e-4, cosine to
-#    zero. Run on 2026-12-05 (34 min, ~0.68 s/step): on the 48 held-out clips 32.4 dB [31.7, 33.2]
-#    against 31.4 before, parser 67.6% of objects against 63.4%, permanence of reconstructions 0.75
-#    against 0.60 (checkpoints/vae-fast2-dec33 holds the record; MODEL_CARD.md, "The VAE"). Pair it
-#    with a DiT: python scripts/export_model.py RUN OUT --weights raw --guidance 2 --vae runs/vB-dec33/export
-OMP_NUM_THREADS=$THREADS kinema train vae --config default-vae --set data="$DATA" --set output_dir=runs/vB-dec33 \
-  --set model=fast2 --set init_from=runs/vB/export --set freeze_encoder=true \
-  --set num_frames=33 --set batch_size=8 --set crop_size=64 --set total_steps=3000 --set warmup_steps=50 \
-  --set lr=2e-4 --set model_config.mse_weight=2 --set model_config.fg_weight=20 --set sample_every=1000 \
-  --set checkpoint_every=250 --set checkpoint_minutes=6 --set num_workers=1 $(resume_if runs/vB-dec33)
-[ -f runs/vB-dec33/vae_report.json ] || kinema eval --vae runs/vB-dec33/export --num 48 --out runs/vB-dec33
