@@ -69,6 +69,9 @@ class SampleConfig:
     guidance_scale: float = 4.0
     shift: float = 1.5  # timestep shift toward noise (SD3); match the training shift
     sampler: str = "euler"  # euler | heun
+    # the unconditional side of guidance when a call names no negative prompt; None: the learned
+    # null text. A model sets it to steer away from what its unspecific prompts average over.
+    negative_prompt: str | None = None
     fps: float = 16.0
     width: int = 128
     height: int = 128
@@ -511,6 +514,8 @@ class KinemaPipeline:
         if generator is None:
             generator = torch.Generator().manual_seed(0 if seed is None else int(seed))
         text, text_mask = self.text_encoder.encode([prompt])
+        if negative_prompt is None:  # the model's default; "" asks for the null text
+            negative_prompt = cfg.negative_prompt
         if negative_prompt:
             uncond, uncond_mask = self.text_encoder.encode([negative_prompt])
         else:

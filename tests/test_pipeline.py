@@ -55,6 +55,24 @@ def test_same_seed_same_video_and_save_reload(pipe, tmp_path):
     assert np.array_equal(reloaded("a red ball bounces", seconds=0.5, seed=3).frames, a.frames)
 
 
+def test_the_models_default_negative_prompt_and_the_null_text(text_encoder):
+    """A call without negative_prompt uses the model's (SampleConfig.negative_prompt); "" the null text."""
+    import dataclasses
+
+    import torch
+
+    pipe = tiny_pipeline(SMALL, text_encoder)
+    torch.manual_seed(1)
+    for p in pipe.dit.parameters():  # past adaLN-Zero's zero gates, so the text reaches the output
+        torch.nn.init.normal_(p, std=0.05)
+    plain = pipe("a red ball bounces", seconds=0.5, seed=3)
+    explicit = pipe("a red ball bounces", seconds=0.5, seed=3, negative_prompt="a blue box")
+    assert not np.array_equal(plain.frames, explicit.frames)
+    pipe.config = dataclasses.replace(pipe.config, negative_prompt="a blue box")
+    assert np.array_equal(pipe("a red ball bounces", seconds=0.5, seed=3).frames, explicit.frames)
+    assert np.array_equal(pipe("a red ball bounces", seconds=0.5, seed=3, negative_prompt="").frames, plain.frames)
+
+
 def test_fps_size_and_still(pipe):
     v = pipe("a blue box", seconds=0.5, fps=8, width=48, height=32)
     assert v.frames.shape == (5, 32, 48, 3) and v.fps == 8

@@ -77,6 +77,7 @@ def evaluate_model(
     guidance_scale: float | None = None,
     shift: float | None = None,
     sampler: str | None = None,
+    negative_prompt: str | None = None,
     clip_model: str | os.PathLike | None = None,
     progress: bool = True,
 ) -> dict:
@@ -104,7 +105,8 @@ def evaluate_model(
     if shift is not None and shift <= 0:
         raise ValueError(f"shift must be > 0 (1 = no shift), got {shift}")
     pipe = KinemaPipeline.from_pretrained(model_dir)
-    overrides = {k: v for k, v in (("shift", shift), ("sampler", sampler)) if v is not None}
+    overrides = {k: v for k, v in (("shift", shift), ("sampler", sampler), ("negative_prompt", negative_prompt))
+                 if v is not None}
     if overrides:  # the sampler settings that are not call arguments; PipelineConfig checks them
         pipe.config = dataclasses.replace(pipe.config, **overrides)
     clip = None
@@ -120,7 +122,7 @@ def evaluate_model(
     report = {"model": _model_name(model_dir) or "default",
               "settings": {"splits": "+".join(splits), "num": num, "seeds": seeds, "steps": steps or cfg.num_inference_steps,
                            "guidance_scale": cfg.guidance_scale if guidance_scale is None else guidance_scale,
-                           "shift": cfg.shift, "sampler": cfg.sampler,
+                           "shift": cfg.shift, "sampler": cfg.sampler, "negative_prompt": cfg.negative_prompt,
                            "size": f"{width}x{height}", "fps": fps, "seconds": EVAL_SECONDS,
                            "clip_model": _model_name(clip_model)},
               "splits": {}}
