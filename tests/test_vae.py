@@ -168,9 +168,12 @@ PATCHED = VAEConfig(patch_size=2, patch_frames=4, latent_channels=4, base_channe
                     channel_mults=(1,), temporal_downsample=(False,), norm_groups=4)
 # ... and with the 2-frame fold plus a temporal downsample of VAE_FAST2: same factors.
 PATCHED2 = dataclasses.replace(PATCHED, patch_frames=2, temporal_downsample=(True,))
+# ... and a finer first level without a time downsample, time halved in the second (the layout
+# screened as vE in MODEL_CARD.md, "The VAE").
+PATCHED3 = dataclasses.replace(PATCHED2, patch_size=1, channel_mults=(1, 2), temporal_downsample=(False, True))
 
 
-@pytest.mark.parametrize("cfg", [PATCHED, PATCHED2], ids=["fold4", "fold2-down2"])
+@pytest.mark.parametrize("cfg", [PATCHED, PATCHED2, PATCHED3], ids=["fold4", "fold2-down2", "fold2-fine"])
 def test_patched_stem_shapes_causality_and_chunking(cfg):
     torch.manual_seed(0)
     vae = VideoVAE(cfg).eval()
