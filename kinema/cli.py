@@ -98,7 +98,7 @@ def _sample_kwargs(args, pipe) -> dict:
         kw["fps"] = args.fps
     if args.size is not None:
         kw["width"], kw["height"] = parse_size(args.size)
-    if args.negative:
+    if args.negative is not None:  # "" asks for the null text, None leaves the model's default
         kw["negative_prompt"] = args.negative
     return kw
 
@@ -279,7 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--size", default=None, help="WIDTHxHEIGHT, one of the model's buckets (e.g. 128x128)")
         p.add_argument("--steps", type=int, default=None, help="denoising steps")
         p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale")
-        p.add_argument("--negative", default=None, help="negative prompt")
+        p.add_argument("--negative", default=None,
+                       help="negative prompt for guidance (default: the model's; \"\" for the null text)")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--model", default=None, help="model folder (default: the shipped model)")
         return p

@@ -107,7 +107,7 @@ def evaluate_model(
     pipe = KinemaPipeline.from_pretrained(model_dir)
     overrides = {k: v for k, v in (("shift", shift), ("sampler", sampler), ("negative_prompt", negative_prompt))
                  if v is not None}
-    if overrides:  # the sampler settings that are not call arguments; PipelineConfig checks them
+    if overrides:  # sampler settings held as the model's defaults for every call; SampleConfig checks them
         pipe.config = dataclasses.replace(pipe.config, **overrides)
     clip = None
     if clip_model is not None:
