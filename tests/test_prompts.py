@@ -52,14 +52,6 @@ def test_prompts_of_one_structure_draw_different_scenes_at_one_seed():
     assert scene_from_prompt("A green ball  falls", seed=0) == specs[0]
 
 
-def test_camera_static_unless_the_prompt_names_a_move():
-    # captions name the camera only when it moves, so a prompt without one asks for a static camera
-    for seed in range(12):
-        assert scene_from_prompt("a red ball bounces", seed=seed).camera.kind == "static"
-    spec = scene_from_prompt("a red ball bounces, the camera pans left", seed=0)
-    assert spec.camera.kind == "pan_left" and 0.5 <= spec.camera.speed <= 1.5
-
-
 def test_parse_examples():
     pc = parse_prompt("two red balls roll to the left, the camera pans right, grey background")
     (o,) = pc.objects

@@ -149,14 +149,6 @@ def caption_scene(spec: SceneSpec, traj, seed: int) -> dict[str, str]:
     if no_gravity:
         medium += str(rng.choice([" without gravity", " in zero gravity", ", with no gravity"]))
 
-    # a moving camera is named at every level, a static one only in the detailed caption, so a
-    # prompt that leaves the camera out asks for a static one (otherwise a model trained on short
-    # captions draws a mean over the camera moves they leave open: walls sliding into view). Its
-    # own generator, so the rest of each caption reads as it did before this rule.
-    if spec.camera.kind != "static":
-        move = str(np.random.default_rng([int(seed), 1]).choice(_CAMERA[spec.camera.kind]))
-        short, medium = f"{short}, {move}", f"{medium}, {move}"
-
     # detailed: setting, one sentence per object in event order, camera
     n = len(spec.objects)
     count = {1: "one object", 2: "two objects", 3: "three objects"}.get(n, f"{n} objects")

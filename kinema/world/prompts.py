@@ -4,9 +4,9 @@
 world's vocabulary (adjectives before a shape make an object; verbs attach to the objects
 named since the previous verb; "with X" after "collides" names the other party).
 `scene_from_prompt` samples a SceneSpec satisfying them: unspecified attributes come from
-the split's distribution (the camera excepted: static unless named, as captions name only a
-moving one), motions from initial conditions (kinema.world.splits recipes), and every
-candidate is simulated and checked by `check_constraints` (kinema.world.motion verbs), resampling deterministically from (split, seed, attempt). `expand_prompt` is
+the split's distribution, motions from initial conditions (kinema.world.splits recipes),
+and every candidate is simulated and checked by `check_constraints` (kinema.world.motion
+verbs), resampling deterministically from (split, seed, attempt). `expand_prompt` is
 Sora-style prompt expansion: the detailed caption of that scene.
 """
 
@@ -32,6 +32,7 @@ from kinema.world.splits import (
     is_heldout,
     ood_size_word,
     overlaps,
+    sample_camera,
     sample_radius,
     shapes_for,
 )
@@ -439,7 +440,7 @@ def _try_scene(pc, rng, split, fps, seconds, width, height, seed):
         return None
     camera = CameraSpec(pc.camera, float(rng.uniform(0.5, 1.5)) if pc.camera.startswith("pan")
                         else float(rng.uniform(0.1, 0.25)) if pc.camera.startswith("zoom") else 0.0) \
-        if pc.camera else CameraSpec("static", 0.0)  # captions name a camera only when it moves
+        if pc.camera else sample_camera(rng)
     return SceneSpec(
         objects=tuple(objs), gravity=9.8 if gravity else 0.0,
         background=pc.background or str(rng.choice(list(BACKGROUNDS))), camera=camera,
