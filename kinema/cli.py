@@ -217,7 +217,7 @@ def cmd_eval(args) -> None:
     if args.compare is not None:  # two reports of the same prompts: paired differences B - A
         from kinema.eval.compare import compare_reports, comparison_markdown, load_report, write_comparison
 
-        result = compare_reports(load_report(args.compare[0]), load_report(args.compare[1]))
+        result = compare_reports(load_report(args.compare[0]), load_report(args.compare[1]), where=args.where)
         print(comparison_markdown(result))
         if args.out:
             print(f"wrote {', '.join(str(p) for p in write_comparison(result, args.out))}")
@@ -345,6 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vae", default=None, help="score this VAE (part or model folder) on held-out clips instead")
     p.add_argument("--compare", nargs=2, metavar=("A", "B"), default=None,
                    help="two reports (report.json or --out folders) of the same prompts and seeds: paired B - A")
+    p.add_argument("--where", default=None, metavar="TEXT",
+                   help="with --compare: only prompts containing TEXT (\"!TEXT\": only those without it)")
     p.set_defaults(func=cmd_eval)
     return parser
 

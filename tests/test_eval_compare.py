@@ -62,6 +62,18 @@ def test_compare_pairs_by_index_and_refuses_different_prompts():
         compare_reports(a, a, row="vae")
 
 
+def test_compare_on_a_subset_of_prompts():
+    prompts = ["a red ball falls", "a box slides, the camera pans left", "a ball rolls, the Camera zooms in"]
+    a = _report("A", [0.0, 0.0, 0.5], prompts=prompts)
+    b = _report("B", [1.0, 0.5, 1.0], prompts=prompts)
+    named = compare_reports(a, b, where="camera")["splits"]["id"]
+    assert named["pairs"] == 2 and named["scores"]["overall"]["diff"] == 0.5
+    unnamed = compare_reports(a, b, where="!camera")["splits"]["id"]
+    assert unnamed["pairs"] == 1 and unnamed["scores"]["overall"]["diff"] == 1.0
+    with pytest.raises(ValueError, match="no pair's prompt contains 'gravity'"):
+        compare_reports(a, b, where="gravity")
+
+
 def test_cli_eval_compare_writes_table_and_plot(tmp_path, capsys):
     for name, vals, app in (("a", [0.2, 0.4, 0.6], [3, 2, 1]), ("b", [0.3, 0.5, 0.7], [1, 1, 1])):
         (tmp_path / name).mkdir()
@@ -71,6 +83,8 @@ def test_cli_eval_compare_writes_table_and_plot(tmp_path, capsys):
     assert "| overall | 0.400 | 0.500 | +0.100 |" in out and "| appears | 2.000 | 1.000 | -1.000 |" in out
     assert (tmp_path / "cmp" / "comparison.png").stat().st_size > 0
     assert json.loads((tmp_path / "cmp" / "comparison.json").read_text())["splits"]["id"]["pairs"] == 3
+    assert main(["eval", "--compare", str(tmp_path / "a"), str(tmp_path / "b"), "--where", "!falls 1"]) == 0
+    assert "prompts without 'falls 1'" in capsys.readouterr().out
     # a missing report is a clear error with exit code 2
     assert main(["eval", "--compare", str(tmp_path / "a"), str(tmp_path / "nowhere")]) == 2
     assert "no evaluation report" in capsys.readouterr().err

@@ -23,7 +23,7 @@ from kinema.eval.stats import bootstrap_ci
 from kinema.plots import pyplot, save_figure
 
 # consistency scores compared beside adherence (higher is better for the first two, lower for the rest)
-CONSISTENCY_KEYS = ("permanence", "count_stability", "appears", "vanishes", "size_drift")
+CONSISTENCY_KEYS = ("permanence", "count_stability", "appears", "vanishes", "size_drift", "flicker")
 
 
 def paired_difference(a, b, *, num: int = 1000, alpha: float = 0.05, seed: int = 0) -> dict:
@@ -63,18 +63,21 @@ def _score(rec: dict, key: str) -> float:
     return math.nan if v is None else float(v)
 
 
-def compare_reports(report_a: dict, report_b: dict, *, row: str = "model") -> dict:
+def compare_reports(report_a: dict, report_b: dict, *, row: str = "model", where: str | None = None) -> dict:
     """Paired differences B - A of one row (model, vae, ceiling, baseline) of two reports.
 
     Samples are paired by (index, seed) within each split both reports hold; a pair whose
-    prompts differ means the reports were not made with the same prompts, an error. Returns
-    {"a", "b", "row", "splits": {split: {"pairs": n, "scores": {key: paired_difference}}}}
-    for every adherence key and the CONSISTENCY_KEYS that have at least one finite pair.
+    prompts differ means the reports were not made with the same prompts, an error.
+    where: keep only the pairs whose prompt contains this text (case-insensitive), or with a
+    leading "!" only those whose prompt does not ("camera", "!camera": prompts that name a
+    camera move and those that do not). Returns {"a", "b", "row", "where", "splits": {split:
+    {"pairs": n, "scores": {key: paired_difference}}}} for every adherence key and the
+    CONSISTENCY_KEYS that have at least one finite pair.
     """
     common = [s for s in report_a["splits"] if s in report_b["splits"]]
     if not common:
         raise ValueError(f"the reports share no split: {sorted(report_a['splits'])} vs {sorted(report_b['splits'])}")
-    out = {"a": report_a.get("model"), "b": report_b.get("model"), "row": row,
+    out = {"a": report_a.get("model"), "b": report_b.get("model"), "row": row, "where": where,
            "settings": {"a": report_a.get("settings"), "b": report_b.get("settings")}, "splits": {}}
     for s in common:
         recs = []
@@ -90,6 +93,11 @@ def compare_reports(report_a: dict, report_b: dict, *, row: str = "model") -> di
             if recs[0][k]["prompt"] != recs[1][k]["prompt"]:
                 raise ValueError(f"split {s}, prompt {k[0]} seed {k[1]}: the reports scored different prompts "
                                  f"({recs[0][k]['prompt']!r} vs {recs[1][k]['prompt']!r})")
+        if where:
+            text, keep = (where[1:], False) if where.startswith("!") else (where, True)
+            keys = [k for k in keys if (text.lower() in recs[0][k]["prompt"].lower()) == keep]
+            if not keys:
+                raise ValueError(f"split {s}: no pair's prompt {'lacks' if not keep else 'contains'} {text!r}")
         scores = {}
         for key in (*ADHERENCE_KEYS, *CONSISTENCY_KEYS):
             a = [_score(recs[0][k], key) for k in keys]
@@ -101,7 +109,9 @@ def compare_reports(report_a: dict, report_b: dict, *, row: str = "model") -> di
 
 
 def comparison_markdown(result: dict) -> str:
-    lines = [f"# {result['b']} (B) vs {result['a']} (A), row {result['row']}", "",
+    where = result.get("where")
+    subset = f", prompts {'without' if where.startswith('!') else 'with'} {where.lstrip('!')!r}" if where else ""
+    lines = [f"# {result['b']} (B) vs {result['a']} (A), row {result['row']}{subset}", "",
              "Paired over the same (prompt, seed): B - A with a 95% paired bootstrap interval. "
              "An interval that excludes 0 is a difference; one that holds it is a tie at this N.", ""]
     for s, res in result["splits"].items():
