@@ -214,6 +214,8 @@ def cmd_train(args) -> None:
 
 
 def cmd_eval(args) -> None:
+    if args.where is not None and args.compare is None:
+        raise ValueError("--where picks the prompts of a comparison; use it with --compare A B")
     if args.compare is not None:  # two reports of the same prompts: paired differences B - A
         from kinema.eval.compare import compare_reports, comparison_markdown, load_report, write_comparison
 

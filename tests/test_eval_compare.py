@@ -85,6 +85,8 @@ def test_cli_eval_compare_writes_table_and_plot(tmp_path, capsys):
     assert json.loads((tmp_path / "cmp" / "comparison.json").read_text())["splits"]["id"]["pairs"] == 3
     assert main(["eval", "--compare", str(tmp_path / "a"), str(tmp_path / "b"), "--where", "!falls 1"]) == 0
     assert "prompts without 'falls 1'" in capsys.readouterr().out
+    assert main(["eval", "--where", "camera"]) == 2  # a filter without a comparison is refused, not ignored
+    assert "use it with --compare" in capsys.readouterr().err
     # a missing report is a clear error with exit code 2
     assert main(["eval", "--compare", str(tmp_path / "a"), str(tmp_path / "nowhere")]) == 2
     assert "no evaluation report" in capsys.readouterr().err

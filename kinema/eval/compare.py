@@ -69,8 +69,8 @@ def compare_reports(report_a: dict, report_b: dict, *, row: str = "model", where
     Samples are paired by (index, seed) within each split both reports hold; a pair whose
     prompts differ means the reports were not made with the same prompts, an error.
     where: keep only the pairs whose prompt contains this text (case-insensitive), or with a
-    leading "!" only those whose prompt does not ("camera", "!camera": prompts that name a
-    camera move and those that do not). Returns {"a", "b", "row", "where", "splits": {split:
+    leading "!" only those whose prompt does not ("camera", "!camera": prompts that name the
+    camera and those that do not). Returns {"a", "b", "row", "where", "splits": {split:
     {"pairs": n, "scores": {key: paired_difference}}}} for every adherence key and the
     CONSISTENCY_KEYS that have at least one finite pair.
     """
