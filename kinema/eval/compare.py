@@ -63,6 +63,12 @@ def _score(rec: dict, key: str) -> float:
     return math.nan if v is None else float(v)
 
 
+def _where(where: str) -> tuple[str, bool]:
+    """compare_reports' prompt filter -> (text, keep): keep the prompts that contain text when
+    keep is True, those that do not when a leading "!" made it False."""
+    return (where[1:], False) if where.startswith("!") else (where, True)
+
+
 def compare_reports(report_a: dict, report_b: dict, *, row: str = "model", where: str | None = None) -> dict:
     """Paired differences B - A of one row (model, vae, ceiling, baseline) of two reports.
 
@@ -94,7 +100,7 @@ def compare_reports(report_a: dict, report_b: dict, *, row: str = "model", where
                 raise ValueError(f"split {s}, prompt {k[0]} seed {k[1]}: the reports scored different prompts "
                                  f"({recs[0][k]['prompt']!r} vs {recs[1][k]['prompt']!r})")
         if where:
-            text, keep = (where[1:], False) if where.startswith("!") else (where, True)
+            text, keep = _where(where)
             keys = [k for k in keys if (text.lower() in recs[0][k]["prompt"].lower()) == keep]
             if not keys:
                 raise ValueError(f"split {s}: no pair's prompt {'lacks' if not keep else 'contains'} {text!r}")
@@ -109,8 +115,10 @@ def compare_reports(report_a: dict, report_b: dict, *, row: str = "model", where
 
 
 def comparison_markdown(result: dict) -> str:
-    where = result.get("where")
-    subset = f", prompts {'without' if where.startswith('!') else 'with'} {where.lstrip('!')!r}" if where else ""
+    subset = ""
+    if result.get("where"):
+        text, keep = _where(result["where"])
+        subset = f", prompts {'with' if keep else 'without'} {text!r}"
     lines = [f"# {result['b']} (B) vs {result['a']} (A), row {result['row']}{subset}", "",
              "Paired over the same (prompt, seed): B - A with a 95% paired bootstrap interval. "
              "An interval that excludes 0 is a difference; one that holds it is a tie at this N.", ""]
