@@ -87,8 +87,9 @@ def evaluate_model(
     split: id | ood | combo | all. num: prompts per split; seeds: videos per prompt (seed
     0..seeds-1). steps, guidance_scale, shift, sampler ("euler" or "heun", whose steps cost two
     DiT passes each but the last), negative_prompt ("" for the null text): sampler settings
-    (None: the model's saved defaults), so one model folder is scored at several settings. clip_model: a folder
-    written by `kinema train clip`, for the video-text score and FVD of every row.
+    (None: the model's saved defaults), so one model folder is scored at several settings.
+    clip_model: a folder written by `kinema train clip`, for the video-text score and FVD of
+    every row.
     """
     from tqdm.auto import tqdm
 
