@@ -278,20 +278,27 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
     model_cfg = cfg.model_cfg()
     vae = text_encoder = None
     if cfg.kind == "vae":
-        from kinema.models.vae import (VAEConfig, VideoVAE, add_refine_head, grow_latent_channels, latent_shape,
-                                       to_uint8_frames, vae_loss)
+        from kinema.models.vae import (VAEConfig, VideoVAE, add_encoder_stem, add_refine_head, grow_latent_channels,
+                                       latent_shape, to_uint8_frames, vae_loss)
 
         warm = cfg.init_from and (not resume or cfg.freeze_encoder)  # a resumed run has its weights already
         src = ckpt.load_part(ckpt.find_vae_part(cfg.init_from), VideoVAE, VAEConfig) if warm else None
+        if cfg.freeze_encoder and src is not None and model_cfg.stem_channels != src.cfg.stem_channels:
+            raise ValueError("freeze_encoder keeps the encoder as it is, so it cannot add an encoder stem "
+                             f"({src.cfg.stem_channels or 'none'} -> {model_cfg.stem_channels}); "
+                             "drop freeze_encoder or stem_channels")
         if cfg.freeze_encoder:  # the frozen encoder's latents keep their normalisation (a DiT's input)
             model_cfg = dataclasses.replace(model_cfg, latent_mean=src.cfg.latent_mean, latent_std=src.cfg.latent_std)
         if src is not None and not resume:  # warm start: a trained VAE, latent channels grown, a refine head added
             start = grow_latent_channels(src, model_cfg)  # checks the architecture; the same channels: a copy
             if model_cfg.refine_channels != src.cfg.refine_channels:
-                start = add_refine_head(start, model_cfg)
+                start = add_refine_head(start, dataclasses.replace(model_cfg, stem_channels=src.cfg.stem_channels))
+            if model_cfg.stem_channels != src.cfg.stem_channels:
+                start = add_encoder_stem(start, model_cfg)
             if master:
                 print(f"initialised from {cfg.init_from} ({src.cfg.latent_channels} -> {model_cfg.latent_channels} "
-                      f"latent channels, refine head {model_cfg.refine_channels or 'none'})", flush=True)
+                      f"latent channels, refine head {model_cfg.refine_channels or 'none'}, "
+                      f"encoder stem {model_cfg.stem_channels or 'none'})", flush=True)
         else:
             start = VideoVAE(model_cfg)
         core = VAEStep(start, freeze_encoder=cfg.freeze_encoder)

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from kinema.models.vae import (
+    add_encoder_stem,
     add_refine_head,
     grow_latent_channels,
     VAE_BASE,
@@ -269,3 +270,35 @@ def test_refine_head_starts_as_a_no_op_then_stays_causal_and_streams():
         add_refine_head(src, dataclasses.replace(src.cfg, base_channels=16, refine_channels=(8,)))
     with pytest.raises(ValueError, match="refine_channels"):
         add_refine_head(vae, vae.cfg)  # it already has one
+
+
+def test_encoder_stem_starts_as_the_source_then_stays_causal_and_streams():
+    src = trained_patched_vae()
+    vae = add_encoder_stem(src, dataclasses.replace(src.cfg, stem_channels=(4,)))
+    x = torch.rand(1, 3, 13, 16, 16) * 2 - 1
+    with torch.no_grad():
+        z, lv = vae.encode(x)
+        torch.testing.assert_close(z, src.encode(x)[0])  # the stem's input weights start at zero
+        torch.testing.assert_close(lv, src.encode(x)[1])
+        for p in vae.encoder.stem.parameters():  # a trained stem
+            torch.nn.init.normal_(p, std=0.1)
+        torch.nn.init.normal_(vae.encoder.conv_in.conv.weight, std=0.1)
+        full, _ = vae.encode(x)
+        assert full.shape == src.encode(x)[0].shape and (full - z).abs().max() > 1e-3
+        torch.testing.assert_close(vae.encode(x, chunk_frames=4)[0], full)  # streams chunk by chunk
+        torch.testing.assert_close(vae.encode(x[:, :, :5])[0], full[:, :, :2])  # causal: a prefix encodes alone
+        image, _ = vae.encode(x[:, :, :1])  # an image is a one-frame video
+        torch.testing.assert_close(image, full[:, :, :1])
+        assert vae.decode(full).shape == x.shape
+    assert vae.encoder.stem.out_channels == 4 * 4 * 4  # 4 channels, 2x2 fold, then 4 frames at q = 1
+    with pytest.raises(ValueError, match="divisible by 4"):
+        dataclasses.replace(src.cfg, stem_channels=(4, 4))  # two 2x2 folds need patch_size 4
+    with pytest.raises(ValueError, match="norm_groups"):
+        dataclasses.replace(src.cfg, stem_channels=(6,))
+    with pytest.raises(ValueError, match="base_channels"):
+        add_encoder_stem(src, dataclasses.replace(src.cfg, base_channels=16, stem_channels=(4,)))
+    with pytest.raises(ValueError, match="stem_channels"):
+        add_encoder_stem(vae, vae.cfg)  # it already has one
+    grown = grow_latent_channels(vae, dataclasses.replace(vae.cfg, latent_channels=6))  # keeps the stem
+    with torch.no_grad():
+        torch.testing.assert_close(grown.encode(x)[0][:, :4], full)

@@ -40,6 +40,12 @@ class VAEConfig:
     patch fold: its first level unfolds the `patch_frames` frames at 1/patch_size resolution,
     each further level unfolds 2x2 pixels; its output is added to the decoder's, so a head
     added to a trained VAE (`add_refine_head`) starts as a no-op.
+
+    `stem_channels` is its mirror in the encoder (EncoderStem): levels that run at full
+    resolution and then at each halving, before the patch fold, so the encoder sees edges and
+    corners at pixel scale instead of as one linear map of each folded block; its features
+    enter the first conv beside the folded pixels, through weights that start at zero when a
+    stem is added to a trained VAE (`add_encoder_stem`).
     """
 
     in_channels: int = 3
@@ -52,6 +58,7 @@ class VAEConfig:
     temporal_downsample: tuple[bool, ...] = (False, True, True)
     norm_groups: int = 8
     refine_channels: tuple[int, ...] = ()  # decoder refine head widths, one per level; () = none
+    stem_channels: tuple[int, ...] = ()  # encoder stem widths: full resolution, then each 2x down; () = none
     l1_weight: float = 1.0
     ssim_weight: float = 0.2
     grad_weight: float = 0.5
@@ -66,6 +73,7 @@ class VAEConfig:
         object.__setattr__(self, "channel_mults", tuple(self.channel_mults))
         object.__setattr__(self, "temporal_downsample", tuple(bool(b) for b in self.temporal_downsample))
         object.__setattr__(self, "refine_channels", tuple(self.refine_channels))
+        object.__setattr__(self, "stem_channels", tuple(self.stem_channels))
         for name in ("in_channels", "patch_size", "patch_frames", "latent_channels", "base_channels",
                      "num_res_blocks", "norm_groups"):
             if getattr(self, name) < 1:
@@ -91,6 +99,15 @@ class VAEConfig:
             bad = [c for c in self.refine_channels if c < 1 or c % self.norm_groups]
             if bad:
                 raise ValueError(f"VAEConfig.refine_channels {bad} must be positive multiples of "
+                                 f"norm_groups={self.norm_groups}")
+        if self.stem_channels:
+            levels = len(self.stem_channels)
+            if self.patch_size % 2 ** levels:
+                raise ValueError(f"VAEConfig.stem_channels has {levels} levels, each ending in a 2x2 fold, so "
+                                 f"patch_size={self.patch_size} must be divisible by {2 ** levels}")
+            bad = [c for c in self.stem_channels if c < 1 or c % self.norm_groups]
+            if bad:
+                raise ValueError(f"VAEConfig.stem_channels {bad} must be positive multiples of "
                                  f"norm_groups={self.norm_groups}")
         for name in ("l1_weight", "ssim_weight", "grad_weight", "kl_weight", "mse_weight", "fg_weight"):
             if getattr(self, name) < 0:
@@ -321,12 +338,44 @@ class RefineHead(nn.Module):
         return self.unpatch(self.conv_out(F.silu(self.norm_out(h)), cache), cache)
 
 
+class EncoderStem(nn.Module):
+    """Encoder levels before the patch fold: what the folded pixels alone do not show.
+
+    Level i runs a conv to c_i channels and a ResBlock at 1/2^i resolution, then folds 2x2
+    pixels into channels; after the last level the remaining q x q pixels and pt frames are
+    folded as the raw pixels are. Causal in time like every conv here, so prefix encoding and
+    chunked streaming are unchanged.
+    x: (B, 3, T, H, W) -> (B, 4 * c_last * pt * q * q, t, H/p, W/p), the grid of Patchify(p, pt).
+    """
+
+    def __init__(self, cfg: VAEConfig):
+        super().__init__()
+        cin, g = cfg.in_channels, cfg.norm_groups
+        self.convs, self.blocks = nn.ModuleList(), nn.ModuleList()
+        for c in cfg.stem_channels:
+            self.convs.append(CausalConv3d(cin, c))
+            self.blocks.append(ResBlock(c, c, g))
+            cin = 4 * c  # after the 2x2 fold
+        self.halve = Patchify(2, 1)
+        q = cfg.patch_size // 2 ** len(cfg.stem_channels)
+        self.fold = Patchify(q, cfg.patch_frames)
+        self.out_channels = cin * cfg.patch_frames * q * q
+
+    def forward(self, x: torch.Tensor, cache: StreamCache | None = None) -> torch.Tensor:
+        for conv, block in zip(self.convs, self.blocks):
+            x = self.halve(block(conv(x, cache), cache))
+        return self.fold(x, cache)
+
+
 class Encoder(nn.Module):
     def __init__(self, cfg: VAEConfig):
         super().__init__()
         widths, g = cfg.widths, cfg.norm_groups
         self.patch = Patchify(cfg.patch_size, cfg.patch_frames)
-        self.conv_in = CausalConv3d(cfg.in_channels * cfg.patch_frames * cfg.patch_size ** 2, widths[0])
+        self.stem = EncoderStem(cfg) if cfg.stem_channels else None
+        folded = cfg.in_channels * cfg.patch_frames * cfg.patch_size ** 2
+        # input channels: the folded pixels first, then the stem's features
+        self.conv_in = CausalConv3d(folded + (self.stem.out_channels if self.stem else 0), widths[0])
         blocks: list[nn.Module] = []
         cin = widths[0]
         for width, temporal in zip(widths, cfg.temporal_downsample):
@@ -341,7 +390,10 @@ class Encoder(nn.Module):
 
     def forward(self, x: torch.Tensor, cache: StreamCache | None = None) -> torch.Tensor:
         """x: (B, 3, T, H, W) -> (B, 2C, 1 + (T-1)/4, H/8, W/8): mean and logvar stacked."""
-        h = self.conv_in(self.patch(x, cache), cache)
+        h = self.patch(x, cache)
+        if self.stem is not None:
+            h = torch.cat([h, self.stem(x, cache)], dim=1)
+        h = self.conv_in(h, cache)
         for block in self.blocks:
             h = block(h, cache)
         return self.conv_out(F.silu(self.norm_out(h)), cache)
@@ -473,7 +525,7 @@ class VideoVAE(nn.Module):
 
 
 def _arch_diff(a: VAEConfig, b: VAEConfig, *extra: str) -> list[str]:
-    """Shape fields where a and b differ; latent_channels and refine_channels only if named in extra."""
+    """Shape fields where a and b differ; latent_channels, refine_channels and stem_channels only if named in extra."""
     arch = ("in_channels", "patch_size", "patch_frames", "base_channels", "channel_mults", "num_res_blocks",
             "temporal_downsample", "norm_groups", *extra)
     return [k for k in arch if getattr(a, k) != getattr(b, k)]
@@ -494,7 +546,8 @@ def grow_latent_channels(src: "VideoVAE", cfg: VAEConfig) -> "VideoVAE":
     if diff or new < old:
         raise ValueError(f"can only add latent channels to the same architecture: {diff or 'latent_channels'} "
                          f"differ ({old} -> {new} latent channels); train this configuration from scratch")
-    vae = VideoVAE(dataclasses.replace(cfg, refine_channels=src.cfg.refine_channels))  # add_refine_head adds one
+    # add_refine_head / add_encoder_stem add those
+    vae = VideoVAE(dataclasses.replace(cfg, refine_channels=src.cfg.refine_channels, stem_channels=src.cfg.stem_channels))
     state = {k: v.clone() for k, v in src.state_dict().items()}
     w, b = state.pop("encoder.conv_out.conv.weight"), state.pop("encoder.conv_out.conv.bias")  # (2 old, ...)
     enc = vae.encoder.conv_out.conv
@@ -526,6 +579,29 @@ def add_refine_head(src: "VideoVAE", cfg: VAEConfig) -> "VideoVAE":
     vae = VideoVAE(cfg)
     missing, unexpected = vae.load_state_dict(src.state_dict(), strict=False)
     assert not unexpected and all(k.startswith("decoder.refine.") for k in missing), (missing, unexpected)
+    return vae
+
+
+def add_encoder_stem(src: "VideoVAE", cfg: VAEConfig) -> "VideoVAE":
+    """A VideoVAE of config cfg: src's weights plus a new EncoderStem (cfg.stem_channels).
+
+    cfg must equal src.cfg except for stem_channels (src has none) and the loss weights. The
+    first conv's weights for the stem's features start at zero, so the new VAE encodes (and
+    decodes) exactly as src until training moves them; unlike a refine head it changes the
+    latents, so a DiT has to be trained on the new ones.
+    """
+    diff = _arch_diff(src.cfg, cfg, "latent_channels", "refine_channels")
+    if diff or src.cfg.stem_channels or not cfg.stem_channels:
+        raise ValueError(f"can only add an encoder stem to a VAE without one, of the same architecture: "
+                         f"{diff or 'stem_channels'} differ; train this configuration from scratch")
+    vae = VideoVAE(cfg)
+    state = {k: v.clone() for k, v in src.state_dict().items()}
+    w = torch.zeros_like(vae.encoder.conv_in.conv.weight)  # (width, folded + stem, kt, kh, kw)
+    old = state.pop("encoder.conv_in.conv.weight")
+    w[:, : old.shape[1]] = old
+    state["encoder.conv_in.conv.weight"] = w
+    missing, unexpected = vae.load_state_dict(state, strict=False)
+    assert not unexpected and all(k.startswith("encoder.stem.") for k in missing), (missing, unexpected)
     return vae
 
 
