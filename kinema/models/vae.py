@@ -546,8 +546,9 @@ def grow_latent_channels(src: "VideoVAE", cfg: VAEConfig) -> "VideoVAE":
     if diff or new < old:
         raise ValueError(f"can only add latent channels to the same architecture: {diff or 'latent_channels'} "
                          f"differ ({old} -> {new} latent channels); train this configuration from scratch")
-    # add_refine_head / add_encoder_stem add those
-    vae = VideoVAE(dataclasses.replace(cfg, refine_channels=src.cfg.refine_channels, stem_channels=src.cfg.stem_channels))
+    # src's refine head and stem; add_refine_head / add_encoder_stem add new ones
+    vae = VideoVAE(dataclasses.replace(cfg, refine_channels=src.cfg.refine_channels,
+                                       stem_channels=src.cfg.stem_channels))
     state = {k: v.clone() for k, v in src.state_dict().items()}
     w, b = state.pop("encoder.conv_out.conv.weight"), state.pop("encoder.conv_out.conv.bias")  # (2 old, ...)
     enc = vae.encoder.conv_out.conv
