@@ -91,24 +91,18 @@ class VAEConfig:
                     f"channel width {width} is not divisible by norm_groups={self.norm_groups}; "
                     f"pick base_channels a multiple of norm_groups"
                 )
-        if self.refine_channels:
-            levels = len(self.refine_channels)
-            if self.patch_size % 2 ** (levels - 1):
-                raise ValueError(f"VAEConfig.refine_channels has {levels} levels: each after the first unfolds 2x2 "
-                                 f"pixels, so patch_size={self.patch_size} must be divisible by {2 ** (levels - 1)}")
-            bad = [c for c in self.refine_channels if c < 1 or c % self.norm_groups]
+        # a refine head's levels after the first each unfold 2x2 pixels; every stem level folds 2x2
+        for name, folds, why in (("refine_channels", len(self.refine_channels) - 1, "each after the first unfolds"),
+                                 ("stem_channels", len(self.stem_channels), "each ends in a fold of")):
+            widths = getattr(self, name)
+            if not widths:
+                continue
+            if self.patch_size % 2 ** folds:
+                raise ValueError(f"VAEConfig.{name} has {len(widths)} levels: {why} 2x2 pixels, so "
+                                 f"patch_size={self.patch_size} must be divisible by {2 ** folds}")
+            bad = [c for c in widths if c < 1 or c % self.norm_groups]
             if bad:
-                raise ValueError(f"VAEConfig.refine_channels {bad} must be positive multiples of "
-                                 f"norm_groups={self.norm_groups}")
-        if self.stem_channels:
-            levels = len(self.stem_channels)
-            if self.patch_size % 2 ** levels:
-                raise ValueError(f"VAEConfig.stem_channels has {levels} levels, each ending in a 2x2 fold, so "
-                                 f"patch_size={self.patch_size} must be divisible by {2 ** levels}")
-            bad = [c for c in self.stem_channels if c < 1 or c % self.norm_groups]
-            if bad:
-                raise ValueError(f"VAEConfig.stem_channels {bad} must be positive multiples of "
-                                 f"norm_groups={self.norm_groups}")
+                raise ValueError(f"VAEConfig.{name} {bad} must be positive multiples of norm_groups={self.norm_groups}")
         for name in ("l1_weight", "ssim_weight", "grad_weight", "kl_weight", "mse_weight", "fg_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"VAEConfig.{name} must be >= 0, got {getattr(self, name)}")
