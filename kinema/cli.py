@@ -258,8 +258,8 @@ def cmd_eval(args) -> None:
 
     clip = args.clip if args.clip is not None else (str(DEFAULT_CLIP_DIR) if DEFAULT_CLIP_DIR.is_dir() else None)
     evaluate_model(args.model, args.out, split=args.split, num=args.num, seeds=args.seeds, steps=args.steps,
-                   guidance_scale=args.guidance, shift=args.shift, sampler=args.sampler,
-                   negative_prompt=args.negative, clip_model=clip)
+                   guidance_scale=args.guidance, shift=args.shift, sampler=args.sampler, eta=args.eta,
+                   eta_t_min=args.eta_t_min, negative_prompt=args.negative, clip_model=clip)
     print(f"report: {Path(args.out) / 'report.md'}")
 
 
@@ -337,8 +337,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
     p.add_argument("--guidance", type=float, default=None, help="guidance scale (default: the model's)")
     p.add_argument("--shift", type=float, default=None, help="sampling timestep shift (default: the model's)")
-    p.add_argument("--sampler", choices=["euler", "heun"], default=None,
-                   help="ODE solver (default: the model's); a heun step costs two DiT passes")
+    p.add_argument("--sampler", choices=["euler", "heun", "stochastic"], default=None,
+                   help="sampler (default: the model's); a heun step costs two DiT passes")
+    p.add_argument("--eta", type=float, default=None,
+                   help="the stochastic sampler's noise in [0, 1] (default: the model's)")
+    p.add_argument("--eta-t-min", type=float, default=None,
+                   help="the stochastic sampler adds noise only on steps starting above this t (default: the model's)")
     p.add_argument("--negative", default=None,
                    help="negative prompt for guidance (default: the model's; \"\" for the null text)")
     p.add_argument("--clip", default=None, help="video-text model folder (kinema train clip) for CLIP score and FVD; default: the shipped one")

@@ -34,6 +34,7 @@ __all__ = [
     "timesteps",
     "sample_euler",
     "sample_heun",
+    "sample_stochastic",
     "guided_velocity",
 ]
 
@@ -319,4 +320,54 @@ def sample_heun(
             x = torch.where(m5, clean.to(x.dtype), x)
         if callback is not None:
             callback(i, t_next, x, x0_pred)
+    return x
+
+
+def sample_stochastic(
+    velocity: VelocityFn,
+    x: Tensor,
+    ts: Tensor,
+    *,
+    eta: float = 1.0,
+    t_min: float = 0.0,
+    generator: torch.Generator | None = None,
+    clean: Tensor | None = None,
+    clean_mask: Tensor | None = None,
+    callback: Callback | None = None,
+) -> Tensor:
+    """Ancestral sampler: each step predicts (x0, eps) and re-noises part of eps with fresh noise.
+
+    On the path x_t = a_t x0 + s_t eps (a = 1 - t, s = t), a step from t to u < t draws
+    x_u = a_u x0^ + sqrt(s_u^2 - c^2) eps^ + c z with z ~ N(0, I) and
+    c = eta * (s_u / s_t) sqrt(s_t^2 - (a_t s_u / a_u)^2), the DDPM posterior's std at eta = 1
+    (Ho et al. 2020; DDIM's eta, Song et al. 2021). eta = 0 is deterministic and equals
+    sample_euler exactly (Euler is DDIM on a straight path); eta > 0 lets every step forget part
+    of what earlier, less accurate steps committed to (the churn of Karras et al. 2022).
+    t_min: steps that start at t <= t_min are deterministic (Euler), so the noise only revisits
+    the coarse layout decided at high t and leaves the details of low t to the ODE (Karras et
+    al.'s S_tmin). Same other arguments as sample_euler; generator draws z (pass the call's,
+    so a seed gives one video). Clean frames are held as in sample_euler.
+    """
+    if not 0.0 <= eta <= 1.0:
+        raise ValueError(f"eta must be in [0, 1] (0 = deterministic Euler, 1 = DDPM), got {eta}")
+    if not 0.0 <= t_min <= 1.0:
+        raise ValueError(f"t_min must be in [0, 1] (noise on steps that start above it), got {t_min}")
+    x, m5 = _clamp_clean(x, clean, clean_mask)
+    for i in range(len(ts) - 1):
+        t, u = float(ts[i]), float(ts[i + 1])
+        v = velocity(x, _frame_times(t, x, m5))
+        x0_pred = x - t * v
+        eps_pred = x + (1 - t) * v
+        c = 0.0
+        if eta > 0 and u > 0 and t > t_min:
+            c = eta * (u / t) * max(t * t - ((1 - t) * u / (1 - u)) ** 2, 0.0) ** 0.5
+        if c > 0:
+            z = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+            x = (1 - u) * x0_pred + (u * u - c * c) ** 0.5 * eps_pred + c * z
+        else:
+            x = x + (u - t) * v  # the deterministic step, written as sample_euler's
+        if m5 is not None:
+            x = torch.where(m5, clean.to(x.dtype), x)
+        if callback is not None:
+            callback(i, u, x, x0_pred)
     return x

@@ -21,6 +21,7 @@ latent exactly as in training.
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 from collections.abc import Callable
@@ -68,7 +69,9 @@ class SampleConfig:
     num_inference_steps: int = 20
     guidance_scale: float = 4.0
     shift: float = 1.5  # timestep shift toward noise (SD3); match the training shift
-    sampler: str = "euler"  # euler | heun
+    sampler: str = "euler"  # euler | heun | stochastic (ancestral, re-noises eta of each step)
+    eta: float = 1.0  # the stochastic sampler's noise: 0 = Euler, 1 = DDPM's posterior
+    eta_t_min: float = 0.0  # ... added only on steps that start above this t (deterministic below)
     # the unconditional side of guidance when a call names no negative prompt; None: the learned
     # null text. A model sets it to steer away from what its unspecific prompts average over.
     negative_prompt: str | None = None
@@ -83,8 +86,11 @@ class SampleConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "buckets", tuple(tuple(int(v) for v in b) for b in self.buckets))
-        if self.sampler not in ("euler", "heun"):
-            raise ValueError(f"sampler must be 'euler' or 'heun', got {self.sampler!r}")
+        if self.sampler not in ("euler", "heun", "stochastic"):
+            raise ValueError(f"sampler must be 'euler', 'heun' or 'stochastic', got {self.sampler!r}")
+        for name in ("eta", "eta_t_min"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         for name in ("window_frames", "context_frames"):
             n = getattr(self, name)
             if n < 1 or (n - 1) % 4:
@@ -442,7 +448,9 @@ class KinemaPipeline:
         noise = torch.randn(shape, generator=req.generator)
         x = flow.interpolate(x0, noise, torch.full(shape[:1] + shape[2:3], float(ts[0]))) if x0 is not None else noise
         # 5. denoise with classifier-free guidance
-        sampler = flow.sample_heun if cfg.sampler == "heun" else flow.sample_euler
+        sampler = {"euler": flow.sample_euler, "heun": flow.sample_heun,
+                   "stochastic": functools.partial(flow.sample_stochastic, eta=cfg.eta, t_min=cfg.eta_t_min,
+                                                   generator=req.generator)}[cfg.sampler]
         lat = sampler(self._velocity(req), x, ts, clean=clean, clean_mask=clean_mask, callback=self._step_callback(req))
         # 6. decode
         with self._autocast():

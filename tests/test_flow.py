@@ -124,13 +124,7 @@ def test_heun_beats_euler_on_gaussian_field():
     # data N(mu, s^2), noise N(0, 1): the marginal velocity is linear in x and the ODE
     # maps x1 to mu + s (x1) (closed form), so the solvers' errors are measurable.
     mu, s = 2.0, 0.5
-
-    def velocity(x, t):
-        t = t[:, None, :, None, None].double()
-        var = (1 - t) ** 2 * s**2 + t**2
-        # E[eps - x0 | x_t] for jointly Gaussian (x0, eps)
-        return -mu + ((t - (1 - t) * s**2) / var) * (x - (1 - t) * mu)
-
+    velocity = _gaussian_field(mu, s)
     x1 = torch.randn(1, 1, 1, 8, 8, generator=_gen(10), dtype=torch.float64)
     exact = mu + s * x1
     ts = flow.timesteps(8)
@@ -160,6 +154,74 @@ def test_clean_frames_come_back_bit_identical(sampler):
     assert steps == [0, 1, 2, 3]
     with pytest.raises(ValueError, match="clean="):
         sampler(velocity, x, flow.timesteps(2), clean_mask=mask)
+
+
+def _gaussian_field(mu: float, s: float):
+    """Exact velocity E[eps - x0 | x_t] for data N(mu, s^2) and noise N(0, 1)."""
+    def velocity(x, t):
+        t = t[:, None, :, None, None].double()
+        var = (1 - t) ** 2 * s**2 + t**2
+        return -mu + ((t - (1 - t) * s**2) / var) * (x - (1 - t) * mu)
+    return velocity
+
+
+def test_stochastic_sampler_eta_zero_is_euler_and_lands_on_a_point():
+    g = _gen(12)
+    x0 = torch.randn(2, 3, 4, 4, 4, generator=g, dtype=torch.float64)
+    x1 = torch.randn(2, 3, 4, 4, 4, generator=g, dtype=torch.float64)
+    ts = flow.timesteps(7, shift=3.0)
+    field = _gaussian_field(1.0, 0.3)
+    assert torch.equal(flow.sample_stochastic(field, x1, ts, eta=0.0), flow.sample_euler(field, x1, ts))
+    # to a single point every step predicts x0 exactly, so any amount of fresh noise is forgotten
+    for eta in (0.5, 1.0):
+        out = flow.sample_stochastic(_straight_field(x0), x1, ts, eta=eta, generator=_gen(1))
+        torch.testing.assert_close(out, x0, atol=1e-10, rtol=1e-10)
+
+
+def test_stochastic_sampler_keeps_the_data_distribution():
+    # Gaussian data and the exact field: DDPM (eta 1) and a half-way eta both end at N(mu, s^2)
+    # (up to the steps' first-order error: 0.49 at 200 steps, 0.47 at 50); fresh noise added
+    # without taking as much out of eps^ would widen the spread, too little would narrow it
+    mu, s = 2.0, 0.5
+    x1 = torch.randn(1, 1, 1, 200, 200, generator=_gen(13), dtype=torch.float64)
+    for eta in (0.5, 1.0):
+        out = flow.sample_stochastic(_gaussian_field(mu, s), x1, flow.timesteps(200), eta=eta, generator=_gen(2))
+        assert abs(out.mean().item() - mu) < 0.01
+        assert abs(out.std().item() - s) < 0.015
+        # and it is a different draw from the ODE's, more so with more noise
+        assert (out - (mu + s * x1)).abs().mean() > 0.05
+
+
+def test_stochastic_sampler_seed_clean_frames_and_eta_range():
+    g = _gen(14)
+    x = torch.randn(2, 4, 5, 3, 3, generator=g)
+    clean = torch.randn(2, 4, 5, 3, 3, generator=g)
+    mask = flow.condition_mask(5, first=2)
+    field = lambda x, t: torch.sin(3 * x) + 0.7  # noqa: E731
+    ts = flow.timesteps(4)
+    a = flow.sample_stochastic(field, x, ts, generator=_gen(5), clean=clean, clean_mask=mask)
+    b = flow.sample_stochastic(field, x, ts, generator=_gen(5), clean=clean, clean_mask=mask)
+    c = flow.sample_stochastic(field, x, ts, generator=_gen(6), clean=clean, clean_mask=mask)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert torch.equal(a[:, :, mask], clean[:, :, mask])
+    for eta in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="eta"):
+            flow.sample_stochastic(field, x, ts, eta=eta)
+    with pytest.raises(ValueError, match="t_min"):
+        flow.sample_stochastic(field, x, ts, t_min=1.5)
+
+
+def test_stochastic_sampler_t_min_keeps_the_low_t_steps_deterministic(monkeypatch):
+    """Steps that start at or below t_min draw no noise; t_min = 1 is the Euler sampler itself."""
+    x = torch.randn(1, 2, 3, 4, 4, generator=_gen(15), dtype=torch.float64)
+    field = _gaussian_field(0.5, 0.7)
+    ts = flow.timesteps(6)  # 1, 5/6, ..., 1/6, 0
+    assert torch.equal(flow.sample_stochastic(field, x, ts, t_min=1.0, generator=_gen(3)), flow.sample_euler(field, x, ts))
+    draws = []
+    randn = torch.randn
+    monkeypatch.setattr(torch, "randn", lambda *a, **k: draws.append(a) or randn(*a, **k))
+    flow.sample_stochastic(field, x, ts, t_min=0.5, generator=_gen(3))
+    assert len(draws) == 3  # the steps from t = 1, 5/6 and 4/6; none from 1/2 down
 
 
 def test_guided_velocity():

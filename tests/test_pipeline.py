@@ -73,6 +73,30 @@ def test_the_models_default_negative_prompt_and_the_null_text(text_encoder):
     assert np.array_equal(pipe("a red ball bounces", seconds=0.5, seed=3, negative_prompt="").frames, plain.frames)
 
 
+def test_the_stochastic_sampler_is_seeded_saved_and_checked(pipe, tmp_path):
+    """sampler="stochastic" draws its step noise from the call's generator: one seed, one video,
+    through save/load too; eta 0 is the Euler sampler's video; eta outside [0, 1] is refused."""
+    import dataclasses
+
+    model = tiny_pipeline(dataclasses.replace(SMALL, sampler="stochastic", eta=1.0, num_inference_steps=4),
+                          pipe.text_encoder)
+    a = model("a red ball bounces", seconds=0.5, seed=3)
+    assert np.array_equal(a.frames, model("a red ball bounces", seconds=0.5, seed=3).frames)
+    model.save_pretrained(tmp_path / "m")
+    assert np.array_equal(KinemaPipeline.from_pretrained(tmp_path / "m")("a red ball bounces", seconds=0.5, seed=3).frames,
+                          a.frames)
+    euler = dataclasses.replace(model.config, sampler="euler")
+    model.config = euler
+    e = model("a red ball bounces", seconds=0.5, seed=3)
+    assert not np.array_equal(a.frames, e.frames)
+    model.config = dataclasses.replace(euler, sampler="stochastic", eta=0.0)
+    assert np.array_equal(model("a red ball bounces", seconds=0.5, seed=3).frames, e.frames)
+    with pytest.raises(ValueError, match="eta"):
+        dataclasses.replace(SMALL, sampler="stochastic", eta=1.5)
+    with pytest.raises(ValueError, match="stochastic"):
+        dataclasses.replace(SMALL, sampler="ddim")
+
+
 def test_fps_size_and_still(pipe):
     v = pipe("a blue box", seconds=0.5, fps=8, width=48, height=32)
     assert v.frames.shape == (5, 32, 48, 3) and v.fps == 8

@@ -77,6 +77,8 @@ def evaluate_model(
     guidance_scale: float | None = None,
     shift: float | None = None,
     sampler: str | None = None,
+    eta: float | None = None,
+    eta_t_min: float | None = None,
     negative_prompt: str | None = None,
     clip_model: str | os.PathLike | None = None,
     progress: bool = True,
@@ -85,8 +87,8 @@ def evaluate_model(
 
     model_dir: a folder written by KinemaPipeline.save_pretrained (None: the shipped model).
     split: id | ood | combo | all. num: prompts per split; seeds: videos per prompt (seed
-    0..seeds-1). steps, guidance_scale, shift, sampler ("euler" or "heun", whose steps cost two
-    DiT passes each but the last), negative_prompt ("" for the null text): sampler settings
+    0..seeds-1). steps, guidance_scale, shift, sampler ("euler", "heun", whose steps cost two
+    DiT passes each but the last, or "stochastic" with its noise eta above eta_t_min), negative_prompt ("" for the null text): sampler settings
     (None: the model's saved defaults), so one model folder is scored at several settings.
     clip_model: a folder written by `kinema train clip`, for the video-text score and FVD of
     every row.
@@ -106,7 +108,8 @@ def evaluate_model(
     if shift is not None and shift <= 0:
         raise ValueError(f"shift must be > 0 (1 = no shift), got {shift}")
     pipe = KinemaPipeline.from_pretrained(model_dir)
-    overrides = {k: v for k, v in (("shift", shift), ("sampler", sampler), ("negative_prompt", negative_prompt))
+    overrides = {k: v for k, v in (("shift", shift), ("sampler", sampler), ("eta", eta),
+                                                    ("eta_t_min", eta_t_min), ("negative_prompt", negative_prompt))
                  if v is not None}
     if overrides:  # sampler settings held as the model's defaults for every call; SampleConfig checks them
         pipe.config = dataclasses.replace(pipe.config, **overrides)
@@ -123,7 +126,8 @@ def evaluate_model(
     report = {"model": _model_name(model_dir) or "default",
               "settings": {"splits": "+".join(splits), "num": num, "seeds": seeds, "steps": steps or cfg.num_inference_steps,
                            "guidance_scale": cfg.guidance_scale if guidance_scale is None else guidance_scale,
-                           "shift": cfg.shift, "sampler": cfg.sampler, "negative_prompt": cfg.negative_prompt,
+                           "shift": cfg.shift, "sampler": cfg.sampler,
+                           **({"eta": cfg.eta, "eta_t_min": cfg.eta_t_min} if cfg.sampler == "stochastic" else {}), "negative_prompt": cfg.negative_prompt,
                            "size": f"{width}x{height}", "fps": fps, "seconds": EVAL_SECONDS,
                            "clip_model": _model_name(clip_model)},
               "splits": {}}
