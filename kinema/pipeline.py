@@ -64,7 +64,7 @@ ProgressFn = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class SampleConfig:
-    """Inference defaults saved with a model (pipeline.json); every field can be overridden per call."""
+    """Inference defaults saved with a model (in model_index.json); every field can be overridden per call."""
 
     num_inference_steps: int = 20
     guidance_scale: float = 4.0
