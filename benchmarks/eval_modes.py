@@ -26,6 +26,7 @@ seam is no rougher than twice the object's ordinary motion.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import re
@@ -516,6 +517,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--long-num", type=int, default=1, help="long videos (world scenes that stay in view, from seed 4,000,000)")
     p.add_argument("--seed", type=int, default=0, help="generation seed of every call")
     p.add_argument("--modes", default=",".join(MODES), help=f"comma-separated subset of {','.join(MODES)}")
+    p.add_argument("--sampler", choices=["euler", "heun", "stochastic"], default=None,
+                   help="sampler of every call (default: the model's)")
+    p.add_argument("--eta", type=float, default=None, help="the stochastic sampler's noise (default: the model's)")
+    p.add_argument("--eta-t-min", type=float, default=None,
+                   help="the stochastic sampler adds noise only on steps starting above this t (default: the model's)")
     args = p.parse_args(argv)
     args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     unknown = sorted(set(args.modes) - set(MODES))
@@ -541,12 +547,19 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     # 1. load the model, make the output folder
     pipe = KinemaPipeline.from_pretrained(args.model)
+    overrides = {k: v for k, v in (("sampler", args.sampler), ("eta", args.eta), ("eta_t_min", args.eta_t_min))
+                 if v is not None}
+    if overrides:  # held as the model's defaults for every call; SampleConfig checks them
+        pipe.config = dataclasses.replace(pipe.config, **overrides)
     s = Settings(args.num, args.steps, args.seed, args.long_seconds, args.long_num, Path(args.out))
     s.out.mkdir(parents=True, exist_ok=True)
     report = {"model": args.model or "default",
               "settings": {"num": s.num, "steps": s.steps or pipe.config.num_inference_steps, "seed": s.seed,
                            "long_seconds": s.long_seconds, "long_num": s.long_num,
-                           "size": f"{pipe.config.width}x{pipe.config.height}", "fps": pipe.config.fps},
+                           "size": f"{pipe.config.width}x{pipe.config.height}", "fps": pipe.config.fps,
+                           "sampler": pipe.config.sampler,
+                           **({"eta": pipe.config.eta, "eta_t_min": pipe.config.eta_t_min}
+                              if pipe.config.sampler == "stochastic" else {})},
               "modes": {}}
     # 2. every selected mode, in MODES order (long last: its peak RSS is the run's)
     runners = {"animate": eval_animate, "extend": eval_extend, "connect": eval_connect, "loop": eval_loop,

@@ -64,3 +64,16 @@ def test_every_mode_reports_and_given_frames_come_back(tmp_path):
     assert len(report["modes"]["sizes"]["items"]) == len(SMALL.buckets) * len(eval_modes.SIZE_FPS)
     for name in ("modes.md", "long_video.png", *(f"sheet_{m}.png" for m in eval_modes.MODES)):
         assert (out / name).is_file(), name
+
+
+def test_sampler_settings_reach_every_call(tmp_path):
+    eval_modes = load_script()
+    model = save_tiny_model(tmp_path / "tiny")
+    runs = {}
+    for name, extra in (("euler", []), ("stochastic", ["--sampler", "stochastic", "--eta", "0.5"])):
+        eval_modes.main(["--model", str(model), "--out", str(tmp_path / name), "--num", "1", "--steps", "2",
+                         "--modes", "stills", *extra])
+        runs[name] = json.loads((tmp_path / name / "modes.json").read_text())
+    assert runs["euler"]["settings"]["sampler"] == "euler" and "eta" not in runs["euler"]["settings"]
+    assert (runs["stochastic"]["settings"]["sampler"], runs["stochastic"]["settings"]["eta"]) == ("stochastic", 0.5)
+    assert (tmp_path / "stochastic" / "sheet_stills.png").read_bytes() != (tmp_path / "euler" / "sheet_stills.png").read_bytes()
