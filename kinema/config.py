@@ -55,6 +55,13 @@ class TrainConfig:
     # and output layer afresh (dit.transplant_body), for a VAE whose latents are not a superset
     # of the source's, e.g. one trained from scratch.
     init_body_only: bool = False
+    # VAE only: an adversarial term (kinema.models.disc, hinge PatchGAN on single frames) for
+    # sharper edges. adv_weight scales it after the adaptive weight that matches its gradient at
+    # the decoder's last layer to the reconstruction loss's (0 = no discriminator). The critic
+    # trains from step 0; the decoder feels it from adv_start_step on.
+    adv_weight: float = 0.0
+    adv_start_step: int = 0
+    disc_channels: tuple[int, ...] = (32, 64, 128)
 
     # DiT only: where latents come from and how text is read
     vae: str = "runs/vae/export"  # a VAE part folder or an export folder holding vae/
@@ -120,6 +127,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sample_prompts", tuple(self.sample_prompts))
+        object.__setattr__(self, "disc_channels", tuple(int(c) for c in self.disc_channels))
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
         presets = _presets(self.kind)
@@ -137,7 +145,7 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         non_negative = ("warmup_steps", "num_workers", "weight_decay", "grad_clip", "log_every", "sample_every",
                         "checkpoint_every", "checkpoint_minutes", "num_samples", "latent_stats_clips",
-                        "stop_at_step", "debug_nan_step", "min_lr")
+                        "stop_at_step", "debug_nan_step", "min_lr", "adv_weight", "adv_start_step")
         for name in non_negative:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -167,6 +175,10 @@ class TrainConfig:
             raise ValueError("init_body_only keeps a trained DiT's body: it needs kind=dit and init_from=<a model folder>")
         if self.freeze_encoder and (self.kind != "vae" or not self.init_from):
             raise ValueError("freeze_encoder keeps a trained VAE's encoder: it needs kind=vae and init_from=<a VAE folder>")
+        if self.adv_weight and self.kind != "vae":
+            raise ValueError("adv_weight is the VAE's adversarial term; set it to 0 for a DiT run")
+        if self.adv_weight and (not self.disc_channels or min(self.disc_channels) < 1):
+            raise ValueError(f"disc_channels must be positive widths, e.g. [32, 64, 128], got {list(self.disc_channels)}")
         if self.kind == "dit" and self.num_samples > 0 and not self.sample_prompts:
             raise ValueError("sample_prompts is empty; give at least one prompt or set num_samples=0")
 
@@ -224,7 +236,8 @@ def coerce_field(name: str, value: Any, typ: Any) -> Any:
                 value = yaml.safe_load(value) if value.strip().startswith("[") else [v for v in value.split(",") if v]
             if not isinstance(value, (list, tuple)):
                 raise ValueError
-            return tuple(str(v) for v in value)
+            elem = args[0] if args else str
+            return tuple(coerce_field(name, v, elem) for v in value)
         if origin is dict:
             if isinstance(value, str):
                 import yaml

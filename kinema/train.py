@@ -146,23 +146,40 @@ class TrainingDiverged(RuntimeError):
 
 
 class VAEStep(nn.Module):
-    """What DDP wraps for the VAE: encode, reparameterise with the given noise, decode.
+    """What DDP wraps for the VAE: encode, reparameterise with the given noise, decode, and with a
+    critic (`disc`, kinema.models.disc) score the frames.
 
     The noise comes in from outside so that it is keyed per clip (see clip_generator).
-    x: (B, 3, T, H, W); eps: (B, C, t, h, w) -> x_hat, mean, logvar.
+    x: (B, 3, T, H, W); eps: (B, C, t, h, w) -> {"x_hat", "mean", "logvar"}, and with a critic
+    "d_real", "d_fake" (its logits on x and on a detached x_hat: the critic's loss) and "d_gen"
+    (on x_hat through the critic's weights detached: the decoder's loss, which leaves the critic
+    untouched). All in one forward, so DDP averages the critic's gradients with the VAE's.
     """
 
-    def __init__(self, vae: nn.Module, *, freeze_encoder: bool = False):
+    def __init__(self, vae: nn.Module, *, freeze_encoder: bool = False, disc: nn.Module | None = None):
         super().__init__()
-        self.vae, self.freeze_encoder = vae, freeze_encoder
+        self.vae, self.freeze_encoder, self.disc = vae, freeze_encoder, disc
         if freeze_encoder:
             vae.encoder.requires_grad_(False)  # only the decoder learns; the latents stay the source's
 
-    def forward(self, x: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    @property
+    def last_layer(self) -> torch.Tensor:
+        """The weight of the decoder's output conv (where the adversarial term is balanced)."""
+        dec = self.vae.decoder
+        return (dec.refine.conv_out if dec.refine is not None else dec.conv_out).conv.weight
+
+    def forward(self, x: torch.Tensor, eps: torch.Tensor) -> dict[str, torch.Tensor]:
         with torch.no_grad() if self.freeze_encoder else contextlib.nullcontext():  # a frozen encoder: no graph
             mean, logvar = self.vae.encode(x)
         z = mean + torch.exp(0.5 * logvar) * eps
-        return self.vae.decode(z), mean, logvar
+        x_hat = self.vae.decode(z)
+        out = {"x_hat": x_hat, "mean": mean, "logvar": logvar}
+        if self.disc is not None:
+            frozen = {k: v.detach() for k, v in self.disc.named_parameters()}
+            out["d_real"] = self.disc(x)
+            out["d_fake"] = self.disc(x_hat.detach())
+            out["d_gen"] = torch.func.functional_call(self.disc, frozen, (x_hat,))
+        return out
 
 
 class DiTStep(nn.Module):
@@ -301,7 +318,12 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
                       f"encoder stem {model_cfg.stem_channels or 'none'})", flush=True)
         else:
             start = VideoVAE(model_cfg)
-        core = VAEStep(start, freeze_encoder=cfg.freeze_encoder)
+        disc = None
+        if cfg.adv_weight:
+            from kinema.models.disc import PatchDiscriminator, adaptive_weight, hinge_d_loss, hinge_g_loss
+
+            disc = PatchDiscriminator(cfg.disc_channels)
+        core = VAEStep(start, freeze_encoder=cfg.freeze_encoder, disc=disc)
         dataset = ManifestDataset(cfg.data, num_frames=cfg.num_frames, caption_dropout=0.0, seed=cfg.seed)
     else:
         from kinema.data import LatentDataset, build_latent_cache
@@ -358,6 +380,9 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
 
     # -- 3. optimizer. AdamW in fp32 on fp32 weights; decay only matrices (nanoGPT: not norms/biases).
     params = [p for p in core.parameters() if p.requires_grad]
+    # the critic's gradients are clipped on their own, so a sharp critic cannot shrink the VAE's steps
+    disc_params = {id(p) for p in core.disc.parameters()} if cfg.kind == "vae" and core.disc is not None else set()
+    clip_groups = [[p for p in params if id(p) not in disc_params], [p for p in params if id(p) in disc_params]]
     groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": cfg.weight_decay},
               {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
     optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
@@ -532,9 +557,17 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
                 zshape = latent_shape(model_cfg, *x.shape[2:])
                 eps = torch.stack([torch.randn(zshape, generator=g) for g in gens]).to(device)  # posterior noise
                 with autocast:
-                    x_hat, mean, logvar = model(x, eps)
-                parts = vae_loss(x, x_hat, mean, logvar, model_cfg)  # L1 + SSIM + gradient + KL, fp32
+                    res = model(x, eps)
+                mean = res["mean"]
+                parts = vae_loss(x, res["x_hat"], mean, res["logvar"], model_cfg)  # L1 + SSIM + gradient + KL, fp32
                 loss = parts["total"]
+                if cfg.adv_weight:  # the critic learns from step 0; the decoder feels it from adv_start_step
+                    parts["adv_d"] = hinge_d_loss(res["d_real"], res["d_fake"])
+                    parts["adv_g"] = hinge_g_loss(res["d_gen"])
+                    on = step >= cfg.adv_start_step
+                    parts["adv_lambda"] = (adaptive_weight(parts["total"], parts["adv_g"], core.last_layer)
+                                           if on else torch.zeros(()))
+                    loss = loss + cfg.adv_weight * parts["adv_lambda"] * parts["adv_g"] + parts["adv_d"]
                 tokens = mean.shape[0] * math.prod(mean.shape[2:])  # latent positions (t * h * w) per step
             else:
                 x0 = latents_to_dit(batch["latents"].to(device, non_blocking=True).float(), vae.cfg)  # (B, C, T, H, W)
@@ -569,11 +602,12 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
 
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # DDP all-reduces (averages) gradients here
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
+            grad_norm, disc_norm = (torch.nn.utils.clip_grad_norm_(g, cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
+                                    if g else torch.zeros(()) for g in clip_groups)
             # stop before the update if anything is non-finite: the weights and the last checkpoint stay good.
             # One reduction also carries the stop signal, so DDP ranks (which torchrun signals maybe a
             # step apart) agree on the step they stop after.
-            flags = torch.tensor([float(not torch.isfinite(loss)) + float(not torch.isfinite(grad_norm)),
+            flags = torch.tensor([float(not torch.isfinite(loss)) + float(not torch.isfinite(grad_norm)) + float(not torch.isfinite(disc_norm)),
                                   float(bool(stop_signal))], device=device)
             if ddp:
                 dist.all_reduce(flags)

@@ -246,6 +246,33 @@ def test_vae_warm_start_grows_the_latent_channels(vae_export, data, tmp_path):
     assert w_new[:, 4:].abs().max() < 1e-6  # the new channels start unused by the decoder
 
 
+def test_vae_adversarial_fine_tune_trains_decoder_and_critic_and_resumes_exactly(vae_export, data, tmp_path):
+    """adv_weight > 0: a critic trains beside the decoder (its weights in the checkpoint, not in
+    the export); the frozen encoder stays the source's; --resume equals an uninterrupted run."""
+    from kinema.checkpoint import load_part
+    from kinema.models.vae import VAEConfig, VideoVAE
+
+    kw = dict(init_from=str(vae_export), freeze_encoder=True, adv_weight=0.5, adv_start_step=2,
+              disc_channels=(8, 16), total_steps=5, lr=1e-3, warmup_steps=0, checkpoint_every=0,
+              checkpoint_minutes=0, log_every=1, latent_stats_clips=1)
+    export = train(tiny("vae", data, tmp_path / "a", **kw))
+    train(tiny("vae", data, tmp_path / "b", stop_at_step=3, **kw))
+    train(tiny("vae", data, tmp_path / "b", **kw), resume=True)
+    a, b = _weights(tmp_path / "a" / "checkpoint"), _weights(tmp_path / "b" / "checkpoint")
+    assert a.keys() == b.keys() and any(k.startswith("disc.") for k in a)
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    log = [json.loads(line) for line in (tmp_path / "a" / "log.jsonl").read_text().splitlines()]
+    assert [r["loss_adv_lambda"] > 0 for r in log] == [False, False, True, True, True]  # from adv_start_step
+    assert all(r["loss_adv_d"] > 0 for r in log)
+    src, new = load_part(vae_export / "vae", VideoVAE, VAEConfig), load_part(export / "vae", VideoVAE, VAEConfig)
+    for (name, w), v in zip(src.encoder.state_dict().items(), new.encoder.state_dict().values()):
+        torch.testing.assert_close(w, v, rtol=0, atol=0, msg=name)
+    assert any(not torch.equal(w, new.decoder.state_dict()[k]) for k, w in src.decoder.state_dict().items())
+    with pytest.raises(ValueError, match="adv_weight"):
+        tiny("dit", data, tmp_path / "c", adv_weight=0.5)
+
+
 def test_vae_decoder_fine_tune_keeps_the_encoder_and_its_latent_statistics(vae_export, data, tmp_path):
     from kinema.checkpoint import load_part
     from kinema.models.vae import VAEConfig, VideoVAE
