@@ -214,12 +214,13 @@ def cmd_train(args) -> None:
 
 
 def cmd_eval(args) -> None:
-    if args.where is not None and args.compare is None:
-        raise ValueError("--where picks the prompts of a comparison; use it with --compare A B")
+    if (args.where is not None or args.row != "model") and args.compare is None:
+        raise ValueError("--where and --row pick the prompts and the row of a comparison; use them with --compare A B")
     if args.compare is not None:  # two reports of the same prompts: paired differences B - A
         from kinema.eval.compare import compare_reports, comparison_markdown, load_report, write_comparison
 
-        result = compare_reports(load_report(args.compare[0]), load_report(args.compare[1]), where=args.where)
+        result = compare_reports(load_report(args.compare[0]), load_report(args.compare[1]), row=args.row,
+                                 where=args.where)
         print(comparison_markdown(result))
         if args.out:
             print(f"wrote {', '.join(str(p) for p in write_comparison(result, args.out))}")
@@ -353,6 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="two reports (report.json or --out folders) of the same prompts and seeds: paired B - A")
     p.add_argument("--where", default=None, metavar="TEXT",
                    help="with --compare: only prompts containing TEXT (\"!TEXT\": only those without it)")
+    p.add_argument("--row", default="model", choices=["model", "vae", "ceiling", "baseline"],
+                   help="with --compare: the row to pair (vae: each model's VAE on the simulator's clips)")
     p.set_defaults(func=cmd_eval)
     return parser
 

@@ -86,7 +86,11 @@ def test_cli_eval_compare_writes_table_and_plot(tmp_path, capsys):
     assert main(["eval", "--compare", str(tmp_path / "a"), str(tmp_path / "b"), "--where", "!falls 1"]) == 0
     assert "prompts without 'falls 1'" in capsys.readouterr().out
     assert main(["eval", "--where", "camera"]) == 2  # a filter without a comparison is refused, not ignored
-    assert "use it with --compare" in capsys.readouterr().err
+    assert "use them with --compare" in capsys.readouterr().err
+    # --row pairs another row: these reports have only the model's, so "vae" is named as missing
+    assert main(["eval", "--compare", str(tmp_path / "a"), str(tmp_path / "b"), "--row", "vae"]) == 2
+    assert "row 'vae' is not in the reports" in capsys.readouterr().err
+    assert main(["eval", "--row", "vae"]) == 2
     # a missing report is a clear error with exit code 2
     assert main(["eval", "--compare", str(tmp_path / "a"), str(tmp_path / "nowhere")]) == 2
     assert "no evaluation report" in capsys.readouterr().err
