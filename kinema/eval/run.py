@@ -88,8 +88,9 @@ def evaluate_model(
     model_dir: a folder written by KinemaPipeline.save_pretrained (None: the shipped model).
     split: id | ood | combo | all. num: prompts per split; seeds: videos per prompt (seed
     0..seeds-1). steps, guidance_scale, shift, sampler ("euler", "heun", whose steps cost two
-    DiT passes each but the last, or "stochastic" with its noise eta above eta_t_min), negative_prompt ("" for the null text): sampler settings
-    (None: the model's saved defaults), so one model folder is scored at several settings.
+    DiT passes each but the last, or "stochastic" with its noise eta above eta_t_min),
+    negative_prompt ("" for the null text): sampler settings (None: the model's saved
+    defaults), so one model folder is scored at several settings.
     clip_model: a folder written by `kinema train clip`, for the video-text score and FVD of
     every row.
     """
@@ -127,7 +128,8 @@ def evaluate_model(
               "settings": {"splits": "+".join(splits), "num": num, "seeds": seeds, "steps": steps or cfg.num_inference_steps,
                            "guidance_scale": cfg.guidance_scale if guidance_scale is None else guidance_scale,
                            "shift": cfg.shift, "sampler": cfg.sampler,
-                           **({"eta": cfg.eta, "eta_t_min": cfg.eta_t_min} if cfg.sampler == "stochastic" else {}), "negative_prompt": cfg.negative_prompt,
+                           **({"eta": cfg.eta, "eta_t_min": cfg.eta_t_min} if cfg.sampler == "stochastic" else {}),
+                           "negative_prompt": cfg.negative_prompt,
                            "size": f"{width}x{height}", "fps": fps, "seconds": EVAL_SECONDS,
                            "clip_model": _model_name(clip_model)},
               "splits": {}}
