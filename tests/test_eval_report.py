@@ -96,6 +96,19 @@ def test_evaluate_model_samples_with_the_given_guidance_shift_and_sampler(tmp_pa
         evaluate_model(folder, tmp_path / "bad", num=1, guidance_scale=-1.0, progress=False)
     with pytest.raises(ValueError, match="sampler"):
         evaluate_model(folder, tmp_path / "bad", num=1, sampler="rk4", progress=False)
+    # the stochastic sampler's settings reach the calls and the report
+    report = evaluate_model(folder, tmp_path / "s", num=1, sampler="stochastic", eta=0.5, eta_t_min=0.2,
+                            progress=False)
+    assert {k: report["settings"][k] for k in ("sampler", "eta", "eta_t_min")} == \
+        {"sampler": "stochastic", "eta": 0.5, "eta_t_min": 0.2}
+    p = KinemaPipeline.from_pretrained(folder)
+    p.config = dataclasses.replace(p.config, sampler="stochastic", eta=0.5, eta_t_min=0.2)
+    v = p(sample_prompt("id", 0), seconds=2.0, seed=0)
+    write_video(tmp_path / "want.mp4", v.frames, v.fps)
+    np.testing.assert_array_equal(read_video(tmp_path / "s" / "videos" / "id_0000_s0.mp4")[0],
+                                  read_video(tmp_path / "want.mp4")[0])
+    with pytest.raises(ValueError, match="eta"):
+        evaluate_model(folder, tmp_path / "bad", num=1, sampler="stochastic", eta=2.0, progress=False)
 
 
 def test_cli_eval_video_prints_scores(tmp_path, capsys):
