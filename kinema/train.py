@@ -84,11 +84,15 @@ def ema_decay_at(step: int, decay: float) -> float:
 
 @torch.no_grad()
 def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    """ema <- decay * ema + (1 - decay) * model, parameters only; buffers are copied (DiT's update_ema)."""
-    for e, p in zip(ema.parameters(), model.parameters()):
-        e.lerp_(p.detach(), 1.0 - decay)
-    for e, b in zip(ema.buffers(), model.buffers()):
-        e.copy_(b)
+    """ema <- decay * ema + (1 - decay) * model, parameters only; buffers are copied (DiT's update_ema).
+
+    Matched by name, so ema may hold a part of model (the VAE run's EMA leaves out its critic).
+    """
+    params, buffers = dict(model.named_parameters()), dict(model.named_buffers())
+    for name, e in ema.named_parameters():
+        e.lerp_(params[name].detach(), 1.0 - decay)
+    for name, e in ema.named_buffers():
+        e.copy_(buffers[name])
 
 
 def clip_generator(seed: int, step: int, clip_id: str) -> torch.Generator:
@@ -370,6 +374,8 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
         dataset = LatentDataset(cache_dir, caption_dropout=cfg.caption_dropout, seed=cfg.seed)
     core.to(device)
     ema = copy.deepcopy(core).requires_grad_(False).eval()  # the weights we sample from and export
+    if cfg.kind == "vae":
+        ema.disc = None  # a critic is only trained against, never sampled or exported: no average of it
     model = nn.parallel.DistributedDataParallel(core, device_ids=[device] if device.type == "cuda" else None) if ddp else core
     sampler = BucketBatchSampler(dataset.bucket_keys, local_batch, seed=cfg.seed, rank=rank,
                                  world_size=world_size, drop_last=True)
@@ -607,8 +613,8 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
             # stop before the update if anything is non-finite: the weights and the last checkpoint stay good.
             # One reduction also carries the stop signal, so DDP ranks (which torchrun signals maybe a
             # step apart) agree on the step they stop after.
-            flags = torch.tensor([float(not torch.isfinite(loss)) + float(not torch.isfinite(grad_norm)) + float(not torch.isfinite(disc_norm)),
-                                  float(bool(stop_signal))], device=device)
+            bad_values = sum(float(not torch.isfinite(v)) for v in (loss, grad_norm, disc_norm))
+            flags = torch.tensor([bad_values, float(bool(stop_signal))], device=device)
             if ddp:
                 dist.all_reduce(flags)
             bad, stop_flag = flags.tolist()

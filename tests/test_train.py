@@ -260,6 +260,7 @@ def test_vae_adversarial_fine_tune_trains_decoder_and_critic_and_resumes_exactly
     train(tiny("vae", data, tmp_path / "b", **kw), resume=True)
     a, b = _weights(tmp_path / "a" / "checkpoint"), _weights(tmp_path / "b" / "checkpoint")
     assert a.keys() == b.keys() and any(k.startswith("disc.") for k in a)
+    assert not any(k.startswith("ema.disc.") for k in a)  # the critic is trained, never averaged
     for k in a:
         assert torch.equal(a[k], b[k]), k
     log = [json.loads(line) for line in (tmp_path / "a" / "log.jsonl").read_text().splitlines()]
