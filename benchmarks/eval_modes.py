@@ -26,7 +26,6 @@ seam is no rougher than twice the object's ordinary motion.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import re
@@ -547,19 +546,15 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     # 1. load the model, make the output folder
     pipe = KinemaPipeline.from_pretrained(args.model)
-    overrides = {k: v for k, v in (("sampler", args.sampler), ("eta", args.eta), ("eta_t_min", args.eta_t_min))
-                 if v is not None}
-    if overrides:  # held as the model's defaults for every call; SampleConfig checks them
-        pipe.config = dataclasses.replace(pipe.config, **overrides)
+    # held as the model's defaults for every call; SampleConfig checks them
+    pipe.config = pipe.config.override(sampler=args.sampler, eta=args.eta, eta_t_min=args.eta_t_min)
     s = Settings(args.num, args.steps, args.seed, args.long_seconds, args.long_num, Path(args.out))
     s.out.mkdir(parents=True, exist_ok=True)
     report = {"model": args.model or "default",
               "settings": {"num": s.num, "steps": s.steps or pipe.config.num_inference_steps, "seed": s.seed,
                            "long_seconds": s.long_seconds, "long_num": s.long_num,
                            "size": f"{pipe.config.width}x{pipe.config.height}", "fps": pipe.config.fps,
-                           "sampler": pipe.config.sampler,
-                           **({"eta": pipe.config.eta, "eta_t_min": pipe.config.eta_t_min}
-                              if pipe.config.sampler == "stochastic" else {})},
+                           **pipe.config.sampler_settings},
               "modes": {}}
     # 2. every selected mode, in MODES order (long last: its peak RSS is the run's)
     runners = {"animate": eval_animate, "extend": eval_extend, "connect": eval_connect, "loop": eval_loop,

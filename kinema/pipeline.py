@@ -21,6 +21,7 @@ latent exactly as in training.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import sys
@@ -83,6 +84,17 @@ class SampleConfig:
     window_frames: int = 33  # frames one denoising window covers: the training clip length
     context_frames: int = 9  # frames a window inherits from the one before (extension, long video)
     max_seconds: float = 60.0
+
+    def override(self, **values) -> "SampleConfig":
+        """A copy with the given fields replaced; a value of None keeps this config's."""
+        given = {k: v for k, v in values.items() if v is not None}
+        return dataclasses.replace(self, **given) if given else self
+
+    @property
+    def sampler_settings(self) -> dict:
+        """The sampler and, for the stochastic one, its noise settings (for reports)."""
+        return {"sampler": self.sampler,
+                **({"eta": self.eta, "eta_t_min": self.eta_t_min} if self.sampler == "stochastic" else {})}
 
     def __post_init__(self):
         object.__setattr__(self, "buckets", tuple(tuple(int(v) for v in b) for b in self.buckets))

@@ -11,7 +11,6 @@ with a trained video-text model -> report.aggregate per row -> report.write_repo
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 import time
@@ -109,11 +108,9 @@ def evaluate_model(
     if shift is not None and shift <= 0:
         raise ValueError(f"shift must be > 0 (1 = no shift), got {shift}")
     pipe = KinemaPipeline.from_pretrained(model_dir)
-    overrides = {k: v for k, v in (("shift", shift), ("sampler", sampler), ("eta", eta),
-                                                    ("eta_t_min", eta_t_min), ("negative_prompt", negative_prompt))
-                 if v is not None}
-    if overrides:  # sampler settings held as the model's defaults for every call; SampleConfig checks them
-        pipe.config = dataclasses.replace(pipe.config, **overrides)
+    # sampler settings held as the model's defaults for every call; SampleConfig checks them
+    pipe.config = pipe.config.override(shift=shift, sampler=sampler, eta=eta, eta_t_min=eta_t_min,
+                                       negative_prompt=negative_prompt)
     clip = None
     if clip_model is not None:
         from kinema.eval.clip import load_clip_model
@@ -127,9 +124,7 @@ def evaluate_model(
     report = {"model": _model_name(model_dir) or "default",
               "settings": {"splits": "+".join(splits), "num": num, "seeds": seeds, "steps": steps or cfg.num_inference_steps,
                            "guidance_scale": cfg.guidance_scale if guidance_scale is None else guidance_scale,
-                           "shift": cfg.shift, "sampler": cfg.sampler,
-                           **({"eta": cfg.eta, "eta_t_min": cfg.eta_t_min} if cfg.sampler == "stochastic" else {}),
-                           "negative_prompt": cfg.negative_prompt,
+                           "shift": cfg.shift, **cfg.sampler_settings, "negative_prompt": cfg.negative_prompt,
                            "size": f"{width}x{height}", "fps": fps, "seconds": EVAL_SECONDS,
                            "clip_model": _model_name(clip_model)},
               "splits": {}}
