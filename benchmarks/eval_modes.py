@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kinema.cli import add_sampler_arguments
 from kinema.eval.adherence import real_tracks
 from kinema.eval.evaluate import evaluate_video
 from kinema.eval.parser import detect_clip, parse_video
@@ -516,11 +517,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--long-num", type=int, default=1, help="long videos (world scenes that stay in view, from seed 4,000,000)")
     p.add_argument("--seed", type=int, default=0, help="generation seed of every call")
     p.add_argument("--modes", default=",".join(MODES), help=f"comma-separated subset of {','.join(MODES)}")
-    p.add_argument("--sampler", choices=["euler", "heun", "stochastic"], default=None,
-                   help="sampler of every call (default: the model's)")
-    p.add_argument("--eta", type=float, default=None, help="the stochastic sampler's noise (default: the model's)")
-    p.add_argument("--eta-t-min", type=float, default=None,
-                   help="the stochastic sampler adds noise only on steps starting above this t (default: the model's)")
+    add_sampler_arguments(p)  # for every call
     args = p.parse_args(argv)
     args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     unknown = sorted(set(args.modes) - set(MODES))

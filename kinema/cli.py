@@ -267,6 +267,16 @@ def cmd_eval(args) -> None:
 # ---------------------------------------------------------------- parser
 
 
+def add_sampler_arguments(p: argparse.ArgumentParser) -> None:
+    """--sampler, --eta, --eta-t-min: SampleConfig fields over a model's defaults (None keeps them)."""
+    p.add_argument("--sampler", choices=["euler", "heun", "stochastic"], default=None,
+                   help="sampler (default: the model's); a heun step costs two DiT passes")
+    p.add_argument("--eta", type=float, default=None,
+                   help="the stochastic sampler's noise in [0, 1] (default: the model's)")
+    p.add_argument("--eta-t-min", type=float, default=None,
+                   help="the stochastic sampler adds noise only on steps starting above this t (default: the model's)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kinema", description="Text-to-video generation and a physics world simulator.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -338,12 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
     p.add_argument("--guidance", type=float, default=None, help="guidance scale (default: the model's)")
     p.add_argument("--shift", type=float, default=None, help="sampling timestep shift (default: the model's)")
-    p.add_argument("--sampler", choices=["euler", "heun", "stochastic"], default=None,
-                   help="sampler (default: the model's); a heun step costs two DiT passes")
-    p.add_argument("--eta", type=float, default=None,
-                   help="the stochastic sampler's noise in [0, 1] (default: the model's)")
-    p.add_argument("--eta-t-min", type=float, default=None,
-                   help="the stochastic sampler adds noise only on steps starting above this t (default: the model's)")
+    add_sampler_arguments(p)
     p.add_argument("--negative", default=None,
                    help="negative prompt for guidance (default: the model's; \"\" for the null text)")
     p.add_argument("--clip", default=None, help="video-text model folder (kinema train clip) for CLIP score and FVD; default: the shipped one")
