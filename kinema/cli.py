@@ -88,7 +88,9 @@ def cmd_world_dataset(args) -> None:
 def _load_pipeline(args):
     from kinema.pipeline import KinemaPipeline
 
-    return KinemaPipeline.from_pretrained(args.model)
+    pipe = KinemaPipeline.from_pretrained(args.model)
+    pipe.config = pipe.config.override(sampler=args.sampler, eta=args.eta, eta_t_min=args.eta_t_min)
+    return pipe
 
 
 def _sample_kwargs(args, pipe) -> dict:
@@ -296,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="negative prompt for guidance (default: the model's; \"\" for the null text)")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--model", default=None, help="model folder (default: the shipped model)")
+        add_sampler_arguments(p)
         return p
 
     generation("generate", "text to video (or to a still image with -o out.png)").set_defaults(func=cmd_generate)

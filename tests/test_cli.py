@@ -49,6 +49,22 @@ def test_generate_mp4_and_still(model_dir, tmp_path, capsys):
     assert read_image(png).shape == (32, 32, 3)
 
 
+def test_generate_takes_the_sampler(model_dir, tmp_path):
+    """--sampler and --eta replace the model's defaults: the stochastic sampler at eta 0 is Euler,
+    at eta 1 it draws other noise, and a seed still gives one video."""
+    def frames(name, *extra):
+        out = tmp_path / name
+        assert main(["generate", "a red ball", "-o", str(out), "--model", model_dir, "--seconds", "0.5",
+                     "--steps", "3", *extra]) == 0
+        return read_video(out)[0]
+
+    euler = frames("e.mp4", "--sampler", "euler")
+    assert np.array_equal(frames("s0.mp4", "--sampler", "stochastic", "--eta", "0"), euler)
+    noisy = frames("s1.mp4", "--sampler", "stochastic", "--eta", "1")
+    assert not np.array_equal(noisy, euler)
+    assert np.array_equal(frames("s1b.mp4", "--sampler", "stochastic", "--eta", "1"), noisy)
+
+
 def test_modes_from_the_command_line(model_dir, tmp_path):
     clip = tmp_path / "clip.mp4"
     write_video(clip, np.full((9, 32, 32, 3), 90, np.uint8), 16)
@@ -68,6 +84,7 @@ def test_modes_from_the_command_line(model_dir, tmp_path):
     (["generate", "a ball", "-o", "{tmp}/x.avi"], "unknown extension"),
     (["generate", "a ball", "-o", "{tmp}/missing/x.mp4"], "does not exist"),
     (["generate", "a ball", "-o", "{tmp}/x.mp4", "--model", "{tmp}/nomodel"], "does not exist"),
+    (["generate", "a ball", "-o", "{tmp}/x.mp4", "--sampler", "stochastic", "--eta", "2"], "eta"),
     (["edit", "{tmp}/nothing.mp4", "a ball", "-o", "{tmp}/x.mp4"], "nothing.mp4"),
     (["edit", "{tmp}/clip.mp4", "a ball", "-o", "{tmp}/x.mp4", "--strength", "2"], "strength"),
     (["animate", "{tmp}/broken.png", "a ball", "-o", "{tmp}/x.mp4"], "broken.png"),
