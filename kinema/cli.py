@@ -216,13 +216,14 @@ def cmd_train(args) -> None:
 
 
 def cmd_eval(args) -> None:
-    if (args.where is not None or args.row != "model") and args.compare is None:
-        raise ValueError("--where and --row pick the prompts and the row of a comparison; use them with --compare A B")
+    if (args.where is not None or args.row != "model" or args.from_index) and args.compare is None:
+        raise ValueError("--where, --from-index and --row pick the prompts and the row of a comparison; "
+                         "use them with --compare A B")
     if args.compare is not None:  # two reports of the same prompts: paired differences B - A
         from kinema.eval.compare import compare_reports, comparison_markdown, load_report, write_comparison
 
         result = compare_reports(load_report(args.compare[0]), load_report(args.compare[1]), row=args.row,
-                                 where=args.where)
+                                 where=args.where, from_index=args.from_index)
         print(comparison_markdown(result))
         if args.out:
             print(f"wrote {', '.join(str(p) for p in write_comparison(result, args.out))}")
@@ -362,6 +363,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="two reports (report.json or --out folders) of the same prompts and seeds: paired B - A")
     p.add_argument("--where", default=None, metavar="TEXT",
                    help="with --compare: only prompts containing TEXT (\"!TEXT\": only those without it)")
+    p.add_argument("--from-index", type=int, default=0, metavar="N",
+                   help="with --compare: only prompts from index N on (e.g. 100: the half of 200 that did not pick the settings)")
     p.add_argument("--row", default="model", choices=["model", "vae", "ceiling", "baseline"],
                    help="with --compare: the row to pair (vae: each model's VAE on the simulator's clips)")
     p.set_defaults(func=cmd_eval)

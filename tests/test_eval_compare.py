@@ -72,6 +72,11 @@ def test_compare_on_a_subset_of_prompts():
     assert unnamed["pairs"] == 1 and unnamed["scores"]["overall"]["diff"] == 1.0
     with pytest.raises(ValueError, match="no pair's prompt contains 'gravity'"):
         compare_reports(a, b, where="gravity")
+    later = compare_reports(a, b, from_index=1)["splits"]["id"]
+    assert later["pairs"] == 2 and later["scores"]["overall"]["diff"] == 0.5
+    assert compare_reports(a, b, from_index=1, where="camera")["splits"]["id"]["pairs"] == 2
+    with pytest.raises(ValueError, match="no prompt index is at least 3"):
+        compare_reports(a, b, from_index=3)
 
 
 def test_cli_eval_compare_writes_table_and_plot(tmp_path, capsys):
@@ -85,6 +90,8 @@ def test_cli_eval_compare_writes_table_and_plot(tmp_path, capsys):
     assert json.loads((tmp_path / "cmp" / "comparison.json").read_text())["splits"]["id"]["pairs"] == 3
     assert main(["eval", "--compare", str(tmp_path / "a"), str(tmp_path / "b"), "--where", "!falls 1"]) == 0
     assert "prompts without 'falls 1'" in capsys.readouterr().out
+    assert main(["eval", "--compare", str(tmp_path / "a"), str(tmp_path / "b"), "--from-index", "1"]) == 0
+    assert "| overall | 0.500 | 0.600 | +0.100 |" in (out := capsys.readouterr().out) and "from index 1 on" in out
     assert main(["eval", "--where", "camera"]) == 2  # a filter without a comparison is refused, not ignored
     assert "use them with --compare" in capsys.readouterr().err
     # --row pairs another row: these reports have only the model's, so "vae" is named as missing

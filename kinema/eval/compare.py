@@ -69,21 +69,24 @@ def _where(where: str) -> tuple[str, bool]:
     return (where[1:], False) if where.startswith("!") else (where, True)
 
 
-def compare_reports(report_a: dict, report_b: dict, *, row: str = "model", where: str | None = None) -> dict:
+def compare_reports(report_a: dict, report_b: dict, *, row: str = "model", where: str | None = None,
+                    from_index: int = 0) -> dict:
     """Paired differences B - A of one row (model, vae, ceiling, baseline) of two reports.
 
     Samples are paired by (index, seed) within each split both reports hold; a pair whose
     prompts differ means the reports were not made with the same prompts, an error.
     where: keep only the pairs whose prompt contains this text (case-insensitive), or with a
     leading "!" only those whose prompt does not ("camera", "!camera": prompts that name the
-    camera and those that do not). Returns {"a", "b", "row", "where", "splits": {split:
+    camera and those that do not). from_index: keep only prompts from this index on, e.g. the
+    second half of 200 when the first 100 chose the settings being compared (a held-out check).
+    Returns {"a", "b", "row", "where", "from_index", "splits": {split:
     {"pairs": n, "scores": {key: paired_difference}}}} for every adherence key and the
     CONSISTENCY_KEYS that have at least one finite pair.
     """
     common = [s for s in report_a["splits"] if s in report_b["splits"]]
     if not common:
         raise ValueError(f"the reports share no split: {sorted(report_a['splits'])} vs {sorted(report_b['splits'])}")
-    out = {"a": report_a.get("model"), "b": report_b.get("model"), "row": row, "where": where,
+    out = {"a": report_a.get("model"), "b": report_b.get("model"), "row": row, "where": where, "from_index": from_index,
            "settings": {"a": report_a.get("settings"), "b": report_b.get("settings")}, "splits": {}}
     for s in common:
         recs = []
@@ -99,6 +102,9 @@ def compare_reports(report_a: dict, report_b: dict, *, row: str = "model", where
             if recs[0][k]["prompt"] != recs[1][k]["prompt"]:
                 raise ValueError(f"split {s}, prompt {k[0]} seed {k[1]}: the reports scored different prompts "
                                  f"({recs[0][k]['prompt']!r} vs {recs[1][k]['prompt']!r})")
+        keys = [k for k in keys if k[0] >= from_index]
+        if not keys:
+            raise ValueError(f"split {s}: no prompt index is at least {from_index}")
         if where:
             text, keep = _where(where)
             keys = [k for k in keys if (text.lower() in recs[0][k]["prompt"].lower()) == keep]
@@ -119,6 +125,8 @@ def comparison_markdown(result: dict) -> str:
     if result.get("where"):
         text, keep = _where(result["where"])
         subset = f", prompts {'with' if keep else 'without'} {text!r}"
+    if result.get("from_index"):
+        subset += f", prompts from index {result['from_index']} on"
     lines = [f"# {result['b']} (B) vs {result['a']} (A), row {result['row']}{subset}", "",
              "Paired over the same (prompt, seed): B - A with a 95% paired bootstrap interval. "
              "An interval that excludes 0 is a difference; one that holds it is a tie at this N.", ""]
