@@ -1,12 +1,13 @@
-"""Model folders from training runs: a DiT run's raw or EMA weights, optionally with a new decoder.
+"""Model folders from training runs: a DiT run's raw or EMA weights, optionally with a new decoder
+and new sampling defaults (`SampleConfig` fields, saved in model_index.json).
 
-    export_dit_run("runs/dit16", "runs/model", weights="raw", guidance_scale=2)   # or scripts/export_model.py
-    export_with_decoder("kinema/assets/default", "runs/dec/export", "runs/model")  # a model, new decoder
+    export_dit_run("runs/dit16", "runs/model", weights="raw", sample={"guidance_scale": 2})  # or scripts/export_model.py
+    export_model("kinema/assets/default", "runs/model", vae="runs/dec/export")  # a model, new decoder
+    export_model("kinema/assets/default", "runs/model", sample={"sampler": "stochastic", "eta": 0.75})
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -15,17 +16,17 @@ import torch
 
 from kinema import checkpoint as ckpt
 
-__all__ = ["export_dit_run", "export_with_decoder", "swap_decoder"]
+__all__ = ["export_dit_run", "export_model", "swap_decoder"]
 
 
 def export_dit_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, weights: str = "raw",
-                   guidance_scale: float | None = None, vae: str | os.PathLike | None = None) -> Path:
+                   sample: dict | None = None, vae: str | os.PathLike | None = None) -> Path:
     """A model folder from a DiT run's last checkpoint, with its raw or EMA weights (bf16).
 
     The run's own export (run_dir/export) holds the EMA weights. In a short run whose
     learning rate decays to zero the EMA still averages the high-learning-rate phase, and the
-    raw weights can sample better; pick by evaluating both. guidance_scale replaces the
-    sampling default saved with the model. vae: ship this VAE instead of the run's, e.g. a
+    raw weights can sample better; pick by evaluating both. sample: SampleConfig fields that
+    replace the sampling defaults saved with the model (a value of None keeps the run's). vae: ship this VAE instead of the run's, e.g. a
     decoder fine-tuned with freeze_encoder (see `swap_decoder`).
     """
     from kinema.pipeline import KinemaPipeline
@@ -39,25 +40,27 @@ def export_dit_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, we
     pipe = KinemaPipeline.from_pretrained(run / "export")  # VAE, text encoder config, sampling defaults
     name = ckpt.WEIGHTS_NAME if weights == "raw" else ckpt.EMA_NAME
     ckpt.load_weights(DiTStep(pipe.dit, pipe.null_text), run / "checkpoint" / name)
-    if guidance_scale is not None:
-        pipe.config = dataclasses.replace(pipe.config, guidance_scale=float(guidance_scale))
+    pipe.config = pipe.config.override(**(sample or {}))
     if vae is not None:
         swap_decoder(pipe, vae)
     return pipe.save_pretrained(out_dir, dtype=torch.bfloat16)
 
 
-def export_with_decoder(model_dir: str | os.PathLike, vae: str | os.PathLike, out_dir: str | os.PathLike, *,
-                        guidance_scale: float | None = None) -> Path:
-    """A copy of the model folder `model_dir` (bf16) whose VAE is `vae`, a decoder fine-tuned with
-    freeze_encoder from the model's own VAE (`swap_decoder` checks the encoder)."""
+def export_model(model_dir: str | os.PathLike, out_dir: str | os.PathLike, *, vae: str | os.PathLike | None = None,
+                 sample: dict | None = None) -> Path:
+    """A copy of the model folder `model_dir` (bf16) with the same DiT: its VAE replaced by `vae`,
+    a decoder fine-tuned with freeze_encoder from the model's own VAE (`swap_decoder` checks the
+    encoder), and/or its sampling defaults by the SampleConfig fields in `sample`."""
     from kinema.pipeline import KinemaPipeline
 
     if Path(out_dir).resolve() == Path(model_dir).resolve():
         raise ValueError(f"out_dir {out_dir} is the model folder itself; write to a new folder and move it after")
+    if vae is None and not sample:
+        raise ValueError("nothing to change: give vae= (a new decoder) and/or sample= (sampling defaults)")
     pipe = KinemaPipeline.from_pretrained(model_dir)
-    if guidance_scale is not None:
-        pipe.config = dataclasses.replace(pipe.config, guidance_scale=float(guidance_scale))
-    swap_decoder(pipe, vae)
+    pipe.config = pipe.config.override(**(sample or {}))
+    if vae is not None:
+        swap_decoder(pipe, vae)
     return pipe.save_pretrained(out_dir, dtype=torch.bfloat16)
 
 

@@ -1,7 +1,8 @@
-"""Export a finished DiT run as a model folder with its raw or EMA weights and a guidance scale.
+"""Export a finished DiT run as a model folder with its raw or EMA weights and sampling defaults.
 
-Run: python scripts/export_model.py RUN_DIR OUT_DIR [--weights raw|ema] [--guidance G] [--vae DIR]
-     python scripts/export_model.py MODEL_DIR OUT_DIR --vae DIR [--guidance G]   (a model, new decoder)
+Run: python scripts/export_model.py RUN_DIR OUT_DIR [--weights raw|ema] [--guidance G] [--sampler S --eta E] [--vae DIR]
+     python scripts/export_model.py MODEL_DIR OUT_DIR [--vae DIR] [--guidance G] [--sampler S --eta E]
+         (a model re-shipped with a new decoder and/or new sampling defaults)
 
 How the shipped model was chosen: export both, score each on the same prompts
 (`kinema eval --model OUT_DIR --num 10`), copy the better one to kinema/assets/default.
@@ -13,7 +14,8 @@ import argparse
 
 from pathlib import Path
 
-from kinema.export import export_dit_run, export_with_decoder
+from kinema.cli import add_sampler_arguments
+from kinema.export import export_dit_run, export_model
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -25,13 +27,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--guidance", type=float, default=None, help="guidance scale saved as the model's default")
     p.add_argument("--vae", default=None, help="ship this VAE instead of the run's: a decoder fine-tuned with "
                    "freeze_encoder (its encoder must be the run's)")
+    add_sampler_arguments(p)
     a = p.parse_args(argv)
+    sample = dict(guidance_scale=a.guidance, sampler=a.sampler, eta=a.eta, eta_t_min=a.eta_t_min)
     if (Path(a.run_dir) / "model_index.json").is_file():
-        if a.vae is None or a.weights is not None:
-            p.error(f"{a.run_dir} is a model folder, not a run: give --vae DIR (and no --weights)")
-        print(f"wrote {export_with_decoder(a.run_dir, a.vae, a.out_dir, guidance_scale=a.guidance)} (decoder of {a.vae})")
+        if a.weights is not None:
+            p.error(f"{a.run_dir} is a model folder, not a run: it has no raw or EMA weights to pick")
+        print(f"wrote {export_model(a.run_dir, a.out_dir, vae=a.vae, sample=sample)}")
         return
-    out = export_dit_run(a.run_dir, a.out_dir, weights=a.weights or "raw", guidance_scale=a.guidance, vae=a.vae)
+    out = export_dit_run(a.run_dir, a.out_dir, weights=a.weights or "raw", sample=sample, vae=a.vae)
     print(f"wrote {out} ({a.weights or 'raw'} weights)")
 
 

@@ -187,10 +187,13 @@ def test_tiny_dit_trains_and_exports_a_pipeline(vae_export, data, tmp_path):
         zero += float(flow.flow_loss(torch.zeros_like(v), x0, eps))
     assert trained < 0.97 * zero, (trained, zero)  # deterministic: fixed seeds, ~6% better after 12 steps
 
-    # the same run exported with its raw weights and another guidance scale
-    raw = KinemaPipeline.from_pretrained(export_dit_run(tmp_path, tmp_path / "raw", weights="raw", guidance_scale=3.0))
+    # the same run exported with its raw weights and other sampling defaults (None keeps the run's)
+    raw = KinemaPipeline.from_pretrained(export_dit_run(
+        tmp_path, tmp_path / "raw", weights="raw",
+        sample={"guidance_scale": 3.0, "sampler": "stochastic", "eta": 0.75, "eta_t_min": None}))
     want = load_file(str(tmp_path / "checkpoint" / "model.safetensors"))
-    assert raw.config.guidance_scale == 3.0 and raw.config.shift == pipe.config.shift
+    assert (raw.config.guidance_scale, raw.config.sampler, raw.config.eta) == (3.0, "stochastic", 0.75)
+    assert raw.config.shift == pipe.config.shift and raw.config.eta_t_min == pipe.config.eta_t_min
     for k, v in raw.dit.state_dict().items():
         assert torch.equal(v, want[f"dit.{k}"].to(torch.bfloat16).float()), k
     assert not torch.equal(raw.dit.final.linear.weight, pipe.dit.final.linear.weight)  # raw != EMA
@@ -304,19 +307,27 @@ def test_vae_decoder_fine_tune_keeps_the_encoder_and_its_latent_statistics(vae_e
         swap_decoder(other, export)
 
     # a shipped model folder re-shipped with the new decoder: same DiT, the new decoder, bf16
-    from kinema.export import export_with_decoder
+    from kinema.export import export_model
     from kinema.pipeline import KinemaPipeline
 
     kw = dict(sample_every=0, checkpoint_every=0, checkpoint_minutes=0, log_every=0)
     model = train(tiny("dit", data, tmp_path / "dit", vae=str(vae_export), total_steps=1, warmup_steps=0, **kw))
-    out = KinemaPipeline.from_pretrained(export_with_decoder(model, export, tmp_path / "model"))
+    out = KinemaPipeline.from_pretrained(export_model(model, tmp_path / "model", vae=export))
     before = KinemaPipeline.from_pretrained(model)
     for k, v in before.dit.state_dict().items():
         assert torch.equal(v.bfloat16(), out.dit.state_dict()[k].bfloat16()), k
     for k, v in new.decoder.state_dict().items():
         assert torch.equal(v.bfloat16(), out.vae.decoder.state_dict()[k].bfloat16()), k
+    assert out.config == before.config
     with pytest.raises(ValueError, match="new folder"):
-        export_with_decoder(model, export, model)
+        export_model(model, model, vae=export)
+    with pytest.raises(ValueError, match="nothing to change"):
+        export_model(model, tmp_path / "same")
+    # the same model with new sampling defaults only: the weights untouched
+    resampled = KinemaPipeline.from_pretrained(export_model(model, tmp_path / "euler3", sample={"guidance_scale": 3.0}))
+    assert resampled.config == dataclasses.replace(before.config, guidance_scale=3.0)
+    for k, v in before.vae.state_dict().items():
+        assert torch.equal(v.bfloat16(), resampled.vae.state_dict()[k].bfloat16()), k
 
 
 def test_dit_warm_start_from_a_model_on_a_vae_with_more_channels(vae_export, data, tmp_path):
