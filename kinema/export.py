@@ -26,8 +26,9 @@ def export_dit_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, we
     The run's own export (run_dir/export) holds the EMA weights. In a short run whose
     learning rate decays to zero the EMA still averages the high-learning-rate phase, and the
     raw weights can sample better; pick by evaluating both. sample: SampleConfig fields that
-    replace the sampling defaults saved with the model (a value of None keeps the run's). vae: ship this VAE instead of the run's, e.g. a
-    decoder fine-tuned with freeze_encoder (see `swap_decoder`).
+    replace the sampling defaults saved with the model (a value of None keeps the run's).
+    vae: ship this VAE instead of the run's, e.g. a decoder fine-tuned with freeze_encoder
+    (see `swap_decoder`).
     """
     from kinema.pipeline import KinemaPipeline
     from kinema.train import DiTStep
@@ -55,7 +56,7 @@ def export_model(model_dir: str | os.PathLike, out_dir: str | os.PathLike, *, va
 
     if Path(out_dir).resolve() == Path(model_dir).resolve():
         raise ValueError(f"out_dir {out_dir} is the model folder itself; write to a new folder and move it after")
-    if vae is None and not sample:
+    if vae is None and all(v is None for v in (sample or {}).values()):
         raise ValueError("nothing to change: give vae= (a new decoder) and/or sample= (sampling defaults)")
     pipe = KinemaPipeline.from_pretrained(model_dir)
     pipe.config = pipe.config.override(**(sample or {}))
