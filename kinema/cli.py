@@ -364,7 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--where", default=None, metavar="TEXT",
                    help="with --compare: only prompts containing TEXT (\"!TEXT\": only those without it)")
     p.add_argument("--from-index", type=int, default=0, metavar="N",
-                   help="with --compare: only prompts from index N on (e.g. 100: the half of 200 that did not pick the settings)")
+                   help="with --compare: only prompts from index N on "
+                   "(e.g. 100: the half of 200 that did not pick the settings)")
     p.add_argument("--row", default="model", choices=["model", "vae", "ceiling", "baseline"],
                    help="with --compare: the row to pair (vae: each model's VAE on the simulator's clips)")
     p.set_defaults(func=cmd_eval)

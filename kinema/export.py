@@ -1,7 +1,7 @@
 """Model folders from training runs: a DiT run's raw or EMA weights, optionally with a new decoder
 and new sampling defaults (`SampleConfig` fields, saved in model_index.json).
 
-    export_dit_run("runs/dit16", "runs/model", weights="raw", sample={"guidance_scale": 2})  # or scripts/export_model.py
+    export_dit_run("runs/dit16", "runs/model", weights="raw", sample={"guidance_scale": 2})  # scripts/export_model.py
     export_model("kinema/assets/default", "runs/model", vae="runs/dec/export")  # a model, new decoder
     export_model("kinema/assets/default", "runs/model", sample={"sampler": "stochastic", "eta": 0.75})
 """
