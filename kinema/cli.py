@@ -216,9 +216,10 @@ def cmd_train(args) -> None:
 
 
 def cmd_eval(args) -> None:
-    if (args.where is not None or args.row != "model" or args.from_index) and args.compare is None:
-        raise ValueError("--where, --from-index and --row pick the prompts and the row of a comparison; "
-                         "use them with --compare A B")
+    if (args.where is not None or args.row != "model") and args.compare is None:
+        raise ValueError("--where and --row pick the prompts and the row of a comparison; use them with --compare A B")
+    if args.from_index and (args.vae is not None or args.video is not None):
+        raise ValueError("--from-index picks prompts of a model's evaluation or comparison, not of --vae or --video")
     if args.compare is not None:  # two reports of the same prompts: paired differences B - A
         from kinema.eval.compare import compare_reports, comparison_markdown, load_report, write_comparison
 
@@ -261,7 +262,8 @@ def cmd_eval(args) -> None:
     from kinema.eval.run import evaluate_model
 
     clip = args.clip if args.clip is not None else (str(DEFAULT_CLIP_DIR) if DEFAULT_CLIP_DIR.is_dir() else None)
-    evaluate_model(args.model, args.out, split=args.split, num=args.num, seeds=args.seeds, steps=args.steps,
+    evaluate_model(args.model, args.out, split=args.split, num=args.num, seeds=args.seeds,
+                   from_index=args.from_index, steps=args.steps,
                    guidance_scale=args.guidance, shift=args.shift, sampler=args.sampler, eta=args.eta,
                    eta_t_min=args.eta_t_min, negative_prompt=args.negative, clip_model=clip)
     print(f"report: {Path(args.out) / 'report.md'}")
@@ -364,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--where", default=None, metavar="TEXT",
                    help="with --compare: only prompts containing TEXT (\"!TEXT\": only those without it)")
     p.add_argument("--from-index", type=int, default=0, metavar="N",
-                   help="with --compare: only prompts from index N on "
+                   help="prompts from index N on: score prompts N..N+num-1, or with --compare pair only those "
                    "(e.g. 100: the half of 200 that did not pick the settings)")
     p.add_argument("--row", default="model", choices=["model", "vae", "ceiling", "baseline"],
                    help="with --compare: the row to pair (vae: each model's VAE on the simulator's clips)")

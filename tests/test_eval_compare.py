@@ -94,6 +94,8 @@ def test_cli_eval_compare_writes_table_and_plot(tmp_path, capsys):
     assert "| overall | 0.500 | 0.600 | +0.100 |" in (out := capsys.readouterr().out) and "from index 1 on" in out
     assert main(["eval", "--where", "camera"]) == 2  # a filter without a comparison is refused, not ignored
     assert "use them with --compare" in capsys.readouterr().err
+    assert main(["eval", "--vae", str(tmp_path / "a"), "--from-index", "5"]) == 2  # no prompts to pick there
+    assert "not of --vae or --video" in capsys.readouterr().err
     # --row pairs another row: these reports have only the model's, so "vae" is named as missing
     assert main(["eval", "--compare", str(tmp_path / "a"), str(tmp_path / "b"), "--row", "vae"]) == 2
     assert "row 'vae' is not in the reports" in capsys.readouterr().err

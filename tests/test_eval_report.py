@@ -109,6 +109,16 @@ def test_evaluate_model_samples_with_the_given_guidance_shift_and_sampler(tmp_pa
                                   read_video(tmp_path / "want.mp4")[0])
     with pytest.raises(ValueError, match="eta"):
         evaluate_model(folder, tmp_path / "bad", num=1, sampler="stochastic", eta=2.0, progress=False)
+    # from_index: prompts from that index on (a held-out half), scored and named by their index
+    report = evaluate_model(folder, tmp_path / "later", num=1, from_index=3, progress=False)
+    (rec,) = report["splits"]["id"]["samples"]["model"]
+    assert (rec["index"], rec["prompt"], report["settings"]["from_index"]) == (3, sample_prompt("id", 3), 3)
+    v = KinemaPipeline.from_pretrained(folder)(sample_prompt("id", 3), seconds=2.0, seed=0)
+    write_video(tmp_path / "want.mp4", v.frames, v.fps)
+    np.testing.assert_array_equal(read_video(tmp_path / "later" / "videos" / "id_0003_s0.mp4")[0],
+                                  read_video(tmp_path / "want.mp4")[0])
+    with pytest.raises(ValueError, match="from_index"):
+        evaluate_model(folder, tmp_path / "bad", num=1, from_index=-1, progress=False)
 
 
 def test_cli_eval_video_prints_scores(tmp_path, capsys):

@@ -72,6 +72,7 @@ def evaluate_model(
     split: str = "id",
     num: int = 200,
     seeds: int = 1,
+    from_index: int = 0,
     steps: int | None = None,
     guidance_scale: float | None = None,
     shift: float | None = None,
@@ -85,8 +86,9 @@ def evaluate_model(
     """Generate, score and report; returns the report dict (also out_dir/report.json).
 
     model_dir: a folder written by KinemaPipeline.save_pretrained (None: the shipped model).
-    split: id | ood | combo | all. num: prompts per split; seeds: videos per prompt (seed
-    0..seeds-1). steps, guidance_scale, shift, sampler ("euler", "heun", whose steps cost two
+    split: id | ood | combo | all. num: prompts per split, from prompt index from_index on (100
+    with num 100: the second half of 200, to check settings the first half chose); seeds: videos
+    per prompt (seed 0..seeds-1). steps, guidance_scale, shift, sampler ("euler", "heun", whose steps cost two
     DiT passes each but the last, or "stochastic" with its noise eta above eta_t_min),
     negative_prompt ("" for the null text): sampler settings (None: the model's saved
     defaults), so one model folder is scored at several settings.
@@ -103,6 +105,8 @@ def evaluate_model(
     splits = _splits(split)
     if not isinstance(num, int) or num < 1 or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"num and seeds must be integers >= 1, got num={num!r}, seeds={seeds!r}")
+    if not isinstance(from_index, int) or from_index < 0:
+        raise ValueError(f"from_index must be an integer >= 0, got {from_index!r}")
     if steps is not None and steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     if shift is not None and shift <= 0:
@@ -122,7 +126,8 @@ def evaluate_model(
     (out / "videos").mkdir(parents=True, exist_ok=True)
 
     report = {"model": _model_name(model_dir) or "default",
-              "settings": {"splits": "+".join(splits), "num": num, "seeds": seeds, "steps": steps or cfg.num_inference_steps,
+              "settings": {"splits": "+".join(splits), "num": num, "from_index": from_index, "seeds": seeds,
+                           "steps": steps or cfg.num_inference_steps,
                            "guidance_scale": cfg.guidance_scale if guidance_scale is None else guidance_scale,
                            "shift": cfg.shift, **cfg.sampler_settings, "negative_prompt": cfg.negative_prompt,
                            "size": f"{width}x{height}", "fps": fps, "seconds": EVAL_SECONDS,
@@ -134,7 +139,7 @@ def evaluate_model(
         records = {r: [] for r in ("model", "vae", "ceiling", "baseline")}
         feats = {r: [] for r in records}
         bar = tqdm(total=num * seeds, desc=f"evaluating ({s})", unit="video", disable=not progress, file=sys.stderr)
-        for i in range(num):
+        for i in range(from_index, from_index + num):
             prompt = sample_prompt(s, i)
             for k in range(seeds):
                 video = pipe(prompt, seconds=EVAL_SECONDS, seed=k, num_inference_steps=steps,
