@@ -41,10 +41,7 @@ def export_dit_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, we
     pipe = KinemaPipeline.from_pretrained(run / "export")  # VAE, text encoder config, sampling defaults
     name = ckpt.WEIGHTS_NAME if weights == "raw" else ckpt.EMA_NAME
     ckpt.load_weights(DiTStep(pipe.dit, pipe.null_text), run / "checkpoint" / name)
-    pipe.config = pipe.config.override(**(sample or {}))
-    if vae is not None:
-        swap_decoder(pipe, vae)
-    return pipe.save_pretrained(out_dir, dtype=torch.bfloat16)
+    return _save(pipe, out_dir, vae=vae, sample=sample)
 
 
 def export_model(model_dir: str | os.PathLike, out_dir: str | os.PathLike, *, vae: str | os.PathLike | None = None,
@@ -58,7 +55,11 @@ def export_model(model_dir: str | os.PathLike, out_dir: str | os.PathLike, *, va
         raise ValueError(f"out_dir {out_dir} is the model folder itself; write to a new folder and move it after")
     if vae is None and all(v is None for v in (sample or {}).values()):
         raise ValueError("nothing to change: give vae= (a new decoder) and/or sample= (sampling defaults)")
-    pipe = KinemaPipeline.from_pretrained(model_dir)
+    return _save(KinemaPipeline.from_pretrained(model_dir), out_dir, vae=vae, sample=sample)
+
+
+def _save(pipe: Any, out_dir: str | os.PathLike, *, vae: str | os.PathLike | None, sample: dict | None) -> Path:
+    """pipe with the sampling defaults of `sample` and the decoder of `vae` (each if given), saved in bf16."""
     pipe.config = pipe.config.override(**(sample or {}))
     if vae is not None:
         swap_decoder(pipe, vae)
