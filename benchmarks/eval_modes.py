@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kinema.cli import add_sampler_arguments
+from kinema.cli import add_sampler_arguments, apply_sampler_arguments
 from kinema.eval.adherence import real_tracks
 from kinema.eval.evaluate import evaluate_video
 from kinema.eval.parser import detect_clip, parse_video
@@ -542,9 +542,7 @@ def _strict_json(value):
 def main(argv=None) -> dict:
     args = parse_args(argv)
     # 1. load the model, make the output folder
-    pipe = KinemaPipeline.from_pretrained(args.model)
-    # held as the model's defaults for every call; SampleConfig checks them
-    pipe.config = pipe.config.override(sampler=args.sampler, eta=args.eta, eta_t_min=args.eta_t_min)
+    pipe = apply_sampler_arguments(KinemaPipeline.from_pretrained(args.model), args)
     s = Settings(args.num, args.steps, args.seed, args.long_seconds, args.long_num, Path(args.out))
     s.out.mkdir(parents=True, exist_ok=True)
     report = {"model": args.model or "default",

@@ -88,9 +88,7 @@ def cmd_world_dataset(args) -> None:
 def _load_pipeline(args):
     from kinema.pipeline import KinemaPipeline
 
-    pipe = KinemaPipeline.from_pretrained(args.model)
-    pipe.config = pipe.config.override(sampler=args.sampler, eta=args.eta, eta_t_min=args.eta_t_min)
-    return pipe
+    return apply_sampler_arguments(KinemaPipeline.from_pretrained(args.model), args)
 
 
 def _sample_kwargs(args, pipe) -> dict:
@@ -280,6 +278,12 @@ def add_sampler_arguments(p: argparse.ArgumentParser) -> None:
                    help="the stochastic sampler's noise in [0, 1] (default: the model's)")
     p.add_argument("--eta-t-min", type=float, default=None,
                    help="the stochastic sampler adds noise only on steps starting above this t (default: the model's)")
+
+
+def apply_sampler_arguments(pipe, args: argparse.Namespace):
+    """The arguments of add_sampler_arguments held as pipe's defaults for every call (SampleConfig checks them)."""
+    pipe.config = pipe.config.override(sampler=args.sampler, eta=args.eta, eta_t_min=args.eta_t_min)
+    return pipe
 
 
 def build_parser() -> argparse.ArgumentParser:
