@@ -93,6 +93,8 @@ class TrainConfig:
     # DiT training mixture (kinema.flow; DESIGN.md "per-frame noise levels")
     p_independent_t: float = 0.5  # per clip: independent t per frame, else one shared t
     p_image: float = 0.0  # per step: the batch's first latent frames alone (text -> image is a 1-frame video)
+    object_weight: float = 0.0  # > 0: world data only; a probe after block object_block predicts the simulator's
+    object_block: int = 3  # object maps per latent cell (kinema.models.objects), loss added with this weight
     cond_none: float = 0.6  # conditioning-mask mode probabilities (Open-Sora v1.2)
     cond_first: float = 0.15
     cond_last: float = 0.05
@@ -175,6 +177,10 @@ class TrainConfig:
             raise ValueError("init_body_only keeps a trained DiT's body: it needs kind=dit and init_from=<a model folder>")
         if self.freeze_encoder and (self.kind != "vae" or not self.init_from):
             raise ValueError("freeze_encoder keeps a trained VAE's encoder: it needs kind=vae and init_from=<a VAE folder>")
+        if self.object_weight < 0 or (self.object_weight and self.kind != "dit"):
+            raise ValueError(f"object_weight={self.object_weight} is the DiT's object-map term: >= 0, and 0 for a VAE run")
+        if self.object_weight and self.object_block < 1:
+            raise ValueError(f"object_block={self.object_block} counts DiT blocks before the object probe: >= 1")
         if self.adv_weight and self.kind != "vae":
             raise ValueError("adv_weight is the VAE's adversarial term; set it to 0 for a DiT run")
         if self.adv_weight and (not self.disc_channels or min(self.disc_channels) < 1):

@@ -469,15 +469,58 @@ def build_latent_cache(
     return cache_dir
 
 
+def build_object_cache(dataset_root: str | os.PathLike, cache_dir: str | os.PathLike, *, spatial_factor: int,
+                       temporal_factor: int = TEMPORAL_FACTOR, progress: bool = True) -> Path:
+    """Beside a latent cache, the simulator's object maps of every cached clip (for
+    TrainConfig.object_weight): cache_dir/objects/<id>.safetensors, "maps": uint8
+    (NUM_OBJECT_CLASSES, t, h, w) = round(255 * coverage), `kinema.world.labels.object_maps`
+    on the latent cache's grid. Needs world clips: manifest records with "scene" and "truth".
+    Resumable; every file is written atomically. Returns cache_dir.
+    """
+    from kinema.world.labels import object_maps
+
+    root, cache_dir = Path(dataset_root), Path(cache_dir)
+    index = cache_dir / "index.jsonl"
+    if not index.is_file():
+        raise ValueError(f"{cache_dir} is not a latent cache yet; build it first (build_latent_cache)")
+    records = {r["id"]: r for r in map(json.loads, (root / "manifest.jsonl").read_text(encoding="utf-8").splitlines()) if r}
+    cached = [json.loads(line) for line in index.read_text(encoding="utf-8").splitlines() if line.strip()]
+    no_truth = [c["id"] for c in cached if not isinstance(records.get(c["id"], {}).get("truth"), str)
+                or "scene" not in records[c["id"]]]
+    if no_truth:
+        raise ValueError(f"{len(no_truth)} clips of {cache_dir} (e.g. {no_truth[0]!r}) have no \"scene\" and \"truth\" in "
+                         f"{root / 'manifest.jsonl'}: object maps need world clips (`kinema world dataset`); "
+                         f"set object_weight=0 for other data")
+    (cache_dir / "objects").mkdir(exist_ok=True)
+    for c in tqdm(cached, desc="object maps", unit="clip", disable=not progress):
+        final = cache_dir / "objects" / f"{c['id']}.safetensors"
+        if final.exists():
+            continue
+        rec = records[c["id"]]
+        truth = json.loads((root / rec["truth"]).read_text(encoding="utf-8"))["truth"]
+        maps = object_maps(rec["scene"], truth, frames=c["frames"], spatial_factor=spatial_factor,
+                           temporal_factor=temporal_factor)
+        if list(maps.shape[1:]) != c["shape"][1:]:
+            raise ValueError(f"clip {c['id']}: object maps {list(maps.shape[1:])} do not match its latents "
+                             f"{c['shape'][1:]}; is spatial_factor={spatial_factor} the VAE's?")
+        tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
+        save_file({"maps": torch.from_numpy(np.rint(maps * 255).astype(np.uint8))}, str(tmp))
+        os.replace(tmp, final)
+    return cache_dir
+
+
 class LatentDataset(Dataset):
     """Clips of a latent cache, for DiT training.
 
     item i -> dict(latents (C, t, h, w) float32 ~ N(mean, std) drawn from (seed, epoch, i),
     caption str, fps float, id str). The latents are the VAE's raw posterior samples; the
     trainer normalises them (vae.latents_to_dit). in_memory keeps every mean / std in RAM.
+    objects=True adds "objects": (NUM_OBJECT_CLASSES, t, h, w) float32 coverage in [0, 1]
+    from build_object_cache.
     """
 
-    def __init__(self, cache_dir: str | os.PathLike, *, caption_dropout: float = 0.1, seed: int = 0, in_memory: bool = False):
+    def __init__(self, cache_dir: str | os.PathLike, *, caption_dropout: float = 0.1, seed: int = 0, in_memory: bool = False,
+                 objects: bool = False):
         _check_dropout(caption_dropout)
         self.cache_dir = Path(cache_dir)
         meta, index = self.cache_dir / "cache.json", self.cache_dir / "index.jsonl"
@@ -496,7 +539,12 @@ class LatentDataset(Dataset):
                     raise ValueError(f"{index} line {lineno}: not valid JSON ({e}); rebuild the cache") from e
         if not self.records:
             raise ValueError(f"{index} lists no clips; was every video unreadable?")
-        self.caption_dropout, self.seed, self.epoch = caption_dropout, seed, 0
+        self.caption_dropout, self.seed, self.epoch, self.objects = caption_dropout, seed, 0, objects
+        if objects:
+            missing = [r["id"] for r in self.records if not (self.cache_dir / "objects" / f"{r['id']}.safetensors").is_file()]
+            if missing:
+                raise ValueError(f"{len(missing)} clips of {self.cache_dir} (e.g. {missing[0]!r}) have no object maps; "
+                                 f"build them with kinema.data.build_object_cache")
         self._ram = [self._load(i) for i in range(len(self.records))] if in_memory else None
 
     def __len__(self) -> int:
@@ -523,4 +571,8 @@ class LatentDataset(Dataset):
         mean, std = self._ram[i] if self._ram is not None else self._load(i)
         noise = torch.randn(mean.shape, generator=g)
         latents = mean.float() + std.float() * noise  # (C, t, h, w)
-        return {"latents": latents, "caption": caption, "fps": float(rec["fps"]), "id": rec["id"]}
+        item = {"latents": latents, "caption": caption, "fps": float(rec["fps"]), "id": rec["id"]}
+        if self.objects:
+            maps = load_file(str(self.cache_dir / "objects" / f"{rec['id']}.safetensors"))["maps"]
+            item["objects"] = maps.float() / 255.0
+        return item

@@ -8,6 +8,7 @@ and new sampling defaults (`SampleConfig` fields, saved in model_index.json).
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,9 @@ def export_dit_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, we
         raise FileNotFoundError(f"{run}/export has no model_index.json; finish (or resume) the DiT run first")
     pipe = KinemaPipeline.from_pretrained(run / "export")  # VAE, text encoder config, sampling defaults
     name = ckpt.WEIGHTS_NAME if weights == "raw" else ckpt.EMA_NAME
-    ckpt.load_weights(DiTStep(pipe.dit, pipe.null_text), run / "checkpoint" / name)
+    config = json.loads((run / "checkpoint" / ckpt.STATE_NAME).read_text())["config"]
+    object_block = config.get("object_block", 0) if config.get("object_weight") else 0  # a training probe: dropped
+    ckpt.load_weights(DiTStep(pipe.dit, pipe.null_text, object_block=object_block), run / "checkpoint" / name)
     return _save(pipe, out_dir, vae=vae, sample=sample)
 
 

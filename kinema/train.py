@@ -191,17 +191,30 @@ class DiTStep(nn.Module):
 
     x_t: (B, C, T, H, W); t: (B, T); text: (B, L, D); text_mask: (B, L) bool;
     drop: (B,) bool rows that get the null text; fps: (B,) -> v (B, C, T, H, W).
+    With an object head (TrainConfig.object_weight > 0) -> (v, object logits (B, K, T, H, W))
+    read after block `object_block`; the head is trained only, never exported.
     """
 
-    def __init__(self, dit: nn.Module, null_text: nn.Module):
+    def __init__(self, dit: nn.Module, null_text: nn.Module, *, object_block: int = 0):
         super().__init__()
         self.dit, self.null_text = dit, null_text
+        self.object_block = object_block
+        if object_block:
+            from kinema.models.objects import ObjectHead
+
+            if object_block > dit.cfg.depth:
+                raise ValueError(f"object_block={object_block} exceeds the DiT's depth {dit.cfg.depth}")
+            self.object_head = ObjectHead(dit.cfg.hidden_size, dit.cfg.patch_size)
 
     def forward(self, x_t, t, text, text_mask, drop, fps):
         from kinema.models.text import drop_text
 
         text, text_mask = drop_text(text, text_mask, self.null_text, drop)  # null tokens always in the graph
-        return self.dit(x_t, t, text, text_mask, fps)
+        if not self.object_block:
+            return self.dit(x_t, t, text, text_mask, fps)
+        v, h = self.dit(x_t, t, text, text_mask, fps, hidden_at=self.object_block)
+        _, ph, pw = self.dit.cfg.patch_size
+        return v, self.object_head(h, (x_t.shape[2], x_t.shape[3] // ph, x_t.shape[4] // pw))
 
 
 def _pick_device(name: str, local_rank: int) -> torch.device:
@@ -330,7 +343,8 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
         core = VAEStep(start, freeze_encoder=cfg.freeze_encoder, disc=disc)
         dataset = ManifestDataset(cfg.data, num_frames=cfg.num_frames, caption_dropout=0.0, seed=cfg.seed)
     else:
-        from kinema.data import LatentDataset, build_latent_cache
+        from kinema.data import LatentDataset, build_latent_cache, build_object_cache
+        from kinema.models.objects import object_loss
         from kinema.models.dit import DiT
         from kinema.models.text import NullText, TextEncoder, TextEncoderConfig
         from kinema.models.vae import VAEConfig, VideoVAE, latents_from_dit, latents_to_dit, to_uint8_frames
@@ -343,6 +357,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
             if (cfg.model_config or {}).get(k, v) != v:
                 raise ValueError(f"model_config.{k}={cfg.model_config[k]} disagrees with the VAE / text encoder ({v}); drop it")
         model_cfg = dataclasses.replace(model_cfg, **derived)
+        object_block = cfg.object_block if cfg.object_weight else 0
         # the model before the latent cache, so that a warm start that does not fit fails in seconds, not after it
         if cfg.init_from and not resume:  # warm start: a trained model's DiT, grown or transplanted to this VAE's latents
             from kinema.models.dit import grow_depth, grow_in_channels, transplant_body
@@ -358,20 +373,23 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
             if model_cfg.depth != body.cfg.depth:  # more blocks: new ones start as the identity
                 body = grow_depth(body, dataclasses.replace(body.cfg, depth=model_cfg.depth))
                 what += f", depth {src.dit.cfg.depth} -> {model_cfg.depth}"
-            core = DiTStep(warm(body, model_cfg), src.null_text)
+            core = DiTStep(warm(body, model_cfg), src.null_text, object_block=object_block)
             if master:
                 print(f"initialised from {cfg.init_from} ({src.dit.cfg.in_channels} -> {model_cfg.in_channels} "
                       f"latent channels, {what})", flush=True)
         else:
-            core = DiTStep(DiT(model_cfg), NullText(text_encoder.dim, cfg.null_text_tokens))
+            core = DiTStep(DiT(model_cfg), NullText(text_encoder.dim, cfg.null_text_tokens), object_block=object_block)
         cache_dir = Path(cfg.latent_cache or out / "latents")
         if master and not (cache_dir / "index.jsonl").is_file():
             # encode every clip once: the DiT then never runs the VAE encoder (Sora: train in latent space)
             print(f"building latent cache {cache_dir} from {cfg.data} with the VAE at {cfg.vae}", flush=True)
             build_latent_cache(cfg.data, vae, cache_dir)  # whole clips (longest 1 + 4k prefix); resumable
+        if master and object_block:  # the simulator's object maps on the same grid (world data only)
+            build_object_cache(cfg.data, cache_dir, spatial_factor=vae.cfg.spatial_factor,
+                               temporal_factor=vae.cfg.temporal_factor)
         if ddp:
             dist.barrier()  # the other ranks wait for rank 0's cache
-        dataset = LatentDataset(cache_dir, caption_dropout=cfg.caption_dropout, seed=cfg.seed)
+        dataset = LatentDataset(cache_dir, caption_dropout=cfg.caption_dropout, seed=cfg.seed, objects=bool(object_block))
     core.to(device)
     ema = copy.deepcopy(core).requires_grad_(False).eval()  # the weights we sample from and export
     if cfg.kind == "vae":
@@ -577,8 +595,10 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
                 tokens = mean.shape[0] * math.prod(mean.shape[2:])  # latent positions (t * h * w) per step
             else:
                 x0 = latents_to_dit(batch["latents"].to(device, non_blocking=True).float(), vae.cfg)  # (B, C, T, H, W)
+                maps = batch["objects"].to(device) if object_block else None  # (B, K, T, H, W)
                 if image_step(cfg.seed, step, cfg.p_image):
                     x0 = x0[:, :, :1]  # stills: frame 0 encoded alone (a batch of 8 is ~1/9 of a video step)
+                    maps = maps[:, :, :1] if maps is not None else None
                 B, C, T, H, W = x0.shape
                 # per clip: noise level per latent frame, which frames are given clean, and the noise
                 t = torch.cat([flow.sample_frame_times(1, T, g, p_independent=cfg.p_independent_t, mean=cfg.logit_mean,
@@ -592,6 +612,8 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
                 fps = torch.as_tensor(batch["fps"], dtype=torch.float32, device=device)
                 with autocast:
                     v = model(x_t, t, text, text_mask, drop, fps)
+                if object_block:
+                    v, logits = v
                 loss = flow.flow_loss(v, x0, eps, ~clean)  # clean frames are inputs, not targets
                 if ddp:
                     # flow_loss averages over this rank's noisy frames; reweight so DDP's gradient mean equals
@@ -601,6 +623,9 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
                     dist.all_reduce(n_global)
                     loss = loss * n_local.clamp_min(1) * world_size / n_global.clamp_min(1)
                 parts = {"flow": loss}
+                if object_block:  # per rank, like the VAE's terms: a probe's mean needs no DDP reweighting
+                    parts["objects"] = object_loss(logits, maps, t)
+                    loss = loss + cfg.object_weight * parts["objects"]
                 pt = model_cfg.patch_size
                 tokens = B * T * (H // pt[1]) * (W // pt[2])  # spacetime patches per step
             if cfg.debug_nan_step and step + 1 == cfg.debug_nan_step:

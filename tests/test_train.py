@@ -487,3 +487,35 @@ def test_random_crops_are_windows_of_each_clip_and_deterministic():
         random_crops(x, 24, gens())
     with pytest.raises(ValueError, match="multiple of 8"):
         TrainConfig(kind="vae", model="tiny", crop_size=20)
+
+
+def test_dit_object_probe_trains_on_world_maps_exports_without_it_and_resumes_exactly(vae_export, tmp_path):
+    from kinema.pipeline import KinemaPipeline
+    from kinema.world.dataset import write_world_dataset
+
+    world = write_world_dataset(tmp_path / "world", 4, seconds=0.5, fps=16, size=(32, 32), progress=False)
+    kw = dict(vae=str(vae_export), object_weight=1.0, object_block=1, lr=3e-3, checkpoint_every=0,
+              checkpoint_minutes=0, log_every=1)
+    export = train(tiny("dit", world, tmp_path / "a", total_steps=16, **kw))
+    maps = sorted((tmp_path / "a" / "latents" / "objects").glob("*.safetensors"))
+    assert len(maps) == 4
+    probe = losses(tmp_path / "a", "loss_objects")
+    assert len(probe) == 16 and np.mean(probe[-4:]) < 0.5 * np.mean(probe[:4]), probe  # the probe learns the maps
+    pipe = KinemaPipeline.from_pretrained(export)  # the exported DiT has no head
+    assert not any("object" in k for k in pipe.dit.state_dict())
+    raw = load_file(str(export_dit_run(tmp_path / "a", tmp_path / "raw", weights="raw") / "dit" / "model.safetensors"))
+    assert not any("object" in k for k in raw)
+
+    train(tiny("dit", world, tmp_path / "b", total_steps=16, stop_at_step=7, **kw))
+    train(tiny("dit", world, tmp_path / "b", total_steps=16, **kw), resume=True)
+    a, b = _weights(tmp_path / "a" / "checkpoint"), _weights(tmp_path / "b" / "checkpoint")
+    assert any(k.startswith("object_head.") for k in a) and a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_dit_object_probe_needs_world_data(vae_export, data, tmp_path):
+    with pytest.raises(ValueError, match="object_weight=0"):
+        train(tiny("dit", data, tmp_path, vae=str(vae_export), object_weight=1.0, object_block=1, total_steps=2))
+    with pytest.raises(ValueError, match="object_weight"):
+        tiny("vae", data, tmp_path, object_weight=1.0)

@@ -435,7 +435,8 @@ class DiT(nn.Module):
         actions: Tensor | None = None,
         kv_cache: KVCache | None = None,
         write_cache: bool = False,
-    ) -> Tensor:
+        hidden_at: int | None = None,
+    ) -> Tensor | tuple[Tensor, Tensor]:
         """Predict the velocity.
 
         x: (B, C, T, H, W) latents at noise levels t: (B, T) in [0, 1] (0 = clean frame);
@@ -445,9 +446,13 @@ class DiT(nn.Module):
         kv_cache: frame-causal streaming; x then holds only the new frames, which attend to
         the cached ones. write_cache=True appends this call's keys/values (call it once per
         chunk on the final, clean frames at t = 0, as in Diffusion Forcing / CausVid).
-        Returns v: (B, C, T, H, W), float32.
+        Returns v: (B, C, T, H, W), float32; with hidden_at=k (1..depth) also the residual
+        stream after block k, (B, T, S, D) with S = (H / ph) * (W / pw) tokens per frame (for
+        training probes such as kinema.models.objects.ObjectHead).
         """
         self._check(x, t, text, text_mask, fps, actions, kv_cache)
+        if hidden_at is not None and not 1 <= hidden_at <= self.cfg.depth:
+            raise ValueError(f"hidden_at must be in 1..{self.cfg.depth} (a block count), got {hidden_at}")
         cfg = self.cfg
         B, C, T, H, W = x.shape
         _, ph, pw = cfg.patch_size
@@ -480,17 +485,20 @@ class DiT(nn.Module):
         c = self.condition(t, fps, actions)  # (B, T, D)
         h = self.x_embed(patchify(x, cfg.patch_size)).float().view(B, T, S, D)  # fp32 residual stream
 
-        new_k, new_v = [], []
+        new_k, new_v, probe = [], [], None
         for i, blk in enumerate(self.blocks):
             cache = (kv_cache.keys[i], kv_cache.values[i]) if kv_cache is not None and kv_cache.keys else None
             h, k, v = blk(h, c, y, y_mask, freqs, attn_mask, cache)
             new_k.append(k)
             new_v.append(v)
+            if i + 1 == hidden_at:
+                probe = h
 
         if kv_cache is not None and write_cache:
             self._append(kv_cache, new_k, new_v, T, S)
         out = self.final(h, c).reshape(B, T * S, cfg.patch_dim)
-        return unpatchify(out, cfg.patch_size, grid, C).float()
+        v = unpatchify(out, cfg.patch_size, grid, C).float()
+        return v if hidden_at is None else (v, probe)
 
     @staticmethod
     def _append(cache: KVCache, ks: list[Tensor], vs: list[Tensor], T: int, S: int) -> None:

@@ -162,17 +162,21 @@ class TextEncoder(nn.Module):
         return self.encode(prompts)
 
     def _run(self, prompts: list[str]) -> dict[str, torch.Tensor]:
-        """Encode distinct prompts in one batch; returns each prompt's unpadded (l, D) CPU states."""
+        """Encode distinct prompts, each alone; returns each prompt's unpadded (l, D) CPU states.
+
+        One prompt per forward: batched with others its states would depend on their padding
+        (~1e-6 in fp32), so a prompt would encode differently by company and a resumed run,
+        whose cache starts empty, would not replay the uninterrupted one.
+        """
         device = next(self.model.parameters()).device
-        tokens = self.tokenizer(
-            prompts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
-        ).to(device)
-        # float32 whatever the caller's autocast, so cached and fresh states are identical
-        with torch.autocast(device_type=device.type, enabled=False):
-            out = self.model(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"])
-        hidden = out.last_hidden_state.float().cpu()  # (B, L, D)
-        lengths = tokens["attention_mask"].sum(dim=1).tolist()
-        return {p: hidden[i, : lengths[i]].clone() for i, p in enumerate(prompts)}
+        out = {}
+        for p in prompts:
+            tokens = self.tokenizer([p], truncation=True, max_length=self.max_length, return_tensors="pt").to(device)
+            # float32 whatever the caller's autocast, so cached and fresh states are identical
+            with torch.autocast(device_type=device.type, enabled=False):
+                hidden = self.model(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"]).last_hidden_state
+            out[p] = hidden[0].float().cpu().clone()  # (l, D)
+        return out
 
     def _remember(self, prompt: str, states: torch.Tensor) -> None:
         if self.cfg.cache_size == 0:

@@ -179,22 +179,24 @@ def _box(spec: SceneSpec, lo, hi) -> tuple[int, int, int, int] | None:
     return x0, y0, x1, y1
 
 
-def _draw_disk(img, spec, centre, radius, colour) -> None:
+def _disk_coverage(spec, centre, radius):
+    """(window (x0, y0, x1, y1), coverage (h, w) in [0, 1]) of a disk in pixel units, or None off-frame."""
     win = _box(spec, centre - radius, centre + radius)
     if win is None:
-        return
+        return None
     x0, y0, x1, y1 = win
     u = np.arange(x0, x1, dtype=np.float32) + 0.5 - centre[0]
     v = np.arange(y0, y1, dtype=np.float32) + 0.5 - centre[1]
     d = np.sqrt(u[None, :] ** 2 + v[:, None] ** 2) - radius  # (h, w) signed distance, px
-    _blend(img, np.clip(0.5 - d, 0.0, 1.0), colour, y0, x0)
+    return win, np.clip(0.5 - d, 0.0, 1.0)
 
 
-def _draw_polygon(img, spec, verts, colour) -> None:
-    """Convex polygon (K, 2) in pixel coordinates; distance = max over edges of the half-plane one."""
+def _polygon_coverage(spec, verts):
+    """As _disk_coverage for a convex polygon (K, 2) in pixel coordinates; distance = max over
+    edges of the half-plane one."""
     win = _box(spec, verts.min(axis=0), verts.max(axis=0))
     if win is None:
-        return
+        return None
     x0, y0, x1, y1 = win
     u = np.arange(x0, x1, dtype=np.float32) + 0.5
     v = np.arange(y0, y1, dtype=np.float32) + 0.5
@@ -207,7 +209,15 @@ def _draw_polygon(img, spec, verts, colour) -> None:
             n = -n
         dk = (n[0] * (u - a[0]))[None, :] + (n[1] * (v - a[1]))[:, None]
         d = dk if d is None else np.maximum(d, dk)
-    _blend(img, np.clip(0.5 - d, 0.0, 1.0), colour, y0, x0)
+    return win, np.clip(0.5 - d, 0.0, 1.0)
+
+
+def _object_coverage(spec, obj: ObjectSpec, position, angle: float, frame: int):
+    """Coverage window of one object at one frame (see _disk_coverage), or None off-frame."""
+    if obj.shape == "ball":
+        centre = world_to_pixel(spec, frame, position)
+        return _disk_coverage(spec, centre, obj.r * pixels_per_unit_at(spec, frame))
+    return _polygon_coverage(spec, world_to_pixel(spec, frame, object_outline(obj, position, angle)))
 
 
 def _draw_capsule(img, spec, a, b, radius, colour) -> None:
@@ -281,15 +291,11 @@ def _check_traj(spec: SceneSpec, traj: Trajectory) -> None:
 def render_frame(spec: SceneSpec, traj: Trajectory, frame: int, *, scenery: np.ndarray | None = None) -> np.ndarray:
     """One frame (H, W, 3) uint8; `scenery` may pass a precomputed _scenery(spec, frame)."""
     img = _scenery(spec, frame) if scenery is None else scenery.copy()
-    scale = pixels_per_unit_at(spec, frame)
-    centres = world_to_pixel(spec, frame, traj.positions[frame])  # (N, 2)
     for j, obj in enumerate(spec.objects):
-        colour = PALETTE[obj.colour]
-        if obj.shape == "ball":
-            _draw_disk(img, spec, centres[j], obj.r * scale, colour)
-        else:
-            outline = object_outline(obj, traj.positions[frame, j], traj.angles[frame, j])
-            _draw_polygon(img, spec, world_to_pixel(spec, frame, outline), colour)
+        cov = _object_coverage(spec, obj, traj.positions[frame, j], traj.angles[frame, j], frame)
+        if cov is not None:
+            (x0, y0, _, _), c = cov
+            _blend(img, c, PALETTE[obj.colour], y0, x0)
     return np.rint(img).astype(np.uint8)
 
 
@@ -303,6 +309,20 @@ def render(spec: SceneSpec, traj: Trajectory) -> np.ndarray:
     for i in range(spec.num_frames):
         out[i] = render_frame(spec, traj, i, scenery=scenery)
     return out
+
+
+def object_masks(spec: SceneSpec, positions, angles, frame: int) -> np.ndarray:
+    """What each object covers of frame `frame` as drawn, occlusion included: (N, H, W) float32
+    in [0, 1], object j's coverage times (1 - coverage) of every object drawn after it.
+    positions (N, 2) world units and angles (N,) rad are the objects' state at that frame."""
+    masks = np.zeros((len(spec.objects), spec.height, spec.width), dtype=np.float32)
+    for j, obj in enumerate(spec.objects):
+        cov = _object_coverage(spec, obj, positions[j], angles[j], frame)
+        if cov is not None:
+            (x0, y0, x1, y1), c = cov
+            masks[:j, y0:y1, x0:x1] *= 1.0 - c  # drawn over the earlier objects
+            masks[j, y0:y1, x0:x1] = c
+    return masks
 
 
 # ---------------------------------------------------------------------------- ground truth
