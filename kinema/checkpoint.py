@@ -358,6 +358,25 @@ def save_training_state(
     return folder
 
 
+def slim_training_state(folder: str | os.PathLike, out: str | os.PathLike, *, dtype: torch.dtype = torch.bfloat16) -> Path:
+    """A copy of a training checkpoint small enough to commit: the weights in `dtype`, step, data
+    position, config and RNG states, without the EMA and the AdamW state (a quarter of the size in
+    bf16). `load_training_state` resumes from it with the EMA restarted from the weights and Adam's
+    moments fresh (`kinema train` re-warms the learning rate); the run is then no longer bit-exact.
+    """
+    folder, out = Path(folder), Path(out)
+    if not (folder / STATE_NAME).is_file():
+        raise FileNotFoundError(f"no training checkpoint at {folder} (missing {STATE_NAME})")
+    if out.resolve() == folder.resolve():
+        raise ValueError(f"out {out} is the checkpoint itself; write the slim copy elsewhere")
+    out.mkdir(parents=True, exist_ok=True)
+    weights = {k: v.to(dtype) if v.is_floating_point() else v for k, v in load_file(str(folder / WEIGHTS_NAME)).items()}
+    save_file(weights, str(out / WEIGHTS_NAME))
+    for name in (STATE_NAME, RNG_NAME):
+        shutil.copy2(folder / name, out / name)
+    return out
+
+
 def load_training_state(
     folder: str | os.PathLike,
     *,
@@ -384,7 +403,12 @@ def load_training_state(
     state = json.loads((folder / STATE_NAME).read_text())
     load_weights(model, folder / WEIGHTS_NAME)
     if ema is not None:
-        load_weights(ema, folder / EMA_NAME)
+        if (folder / EMA_NAME).is_file():
+            load_weights(ema, folder / EMA_NAME)
+        else:  # a slim checkpoint (slim_training_state): the average restarts from the weights
+            ema.load_state_dict(model.state_dict())
+            warnings.warn(f"{folder} has no {EMA_NAME}; the EMA restarts from the weights "
+                          "(the run is no longer bit-exact with an uninterrupted one)", stacklevel=2)
     optimizer_restored = (folder / OPTIMIZER_NAME).is_file()
     if optimizer is not None:
         if optimizer_restored:

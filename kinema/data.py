@@ -483,7 +483,8 @@ def build_object_cache(dataset_root: str | os.PathLike, cache_dir: str | os.Path
     index = cache_dir / "index.jsonl"
     if not index.is_file():
         raise ValueError(f"{cache_dir} is not a latent cache yet; build it first (build_latent_cache)")
-    records = {r["id"]: r for r in map(json.loads, (root / "manifest.jsonl").read_text(encoding="utf-8").splitlines()) if r}
+    lines = (root / "manifest.jsonl").read_text(encoding="utf-8").splitlines()
+    records = {r["id"]: r for r in (json.loads(line) for line in lines if line.strip())}
     cached = [json.loads(line) for line in index.read_text(encoding="utf-8").splitlines() if line.strip()]
     no_truth = [c["id"] for c in cached if not isinstance(records.get(c["id"], {}).get("truth"), str)
                 or "scene" not in records[c["id"]]]

@@ -344,8 +344,8 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
         dataset = ManifestDataset(cfg.data, num_frames=cfg.num_frames, caption_dropout=0.0, seed=cfg.seed)
     else:
         from kinema.data import LatentDataset, build_latent_cache, build_object_cache
-        from kinema.models.objects import object_loss
         from kinema.models.dit import DiT
+        from kinema.models.objects import object_loss
         from kinema.models.text import NullText, TextEncoder, TextEncoderConfig
         from kinema.models.vae import VAEConfig, VideoVAE, latents_from_dit, latents_to_dit, to_uint8_frames
 

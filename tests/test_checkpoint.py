@@ -169,3 +169,26 @@ def test_resume_without_optimizer_file_warns_and_keeps_weights(tmp_path):
     assert state["step"] == 5 and any("fresh optimizer" in str(w.message) for w in caught)
     assert state["optimizer_restored"] is False
     assert torch.equal(fresh.weight, model.weight) and not fresh_opt.state
+
+
+def test_a_slim_checkpoint_resumes_with_bf16_weights_and_the_ema_restarted(tmp_path):
+    import warnings
+
+    from kinema.checkpoint import get_rng_states, load_training_state, save_training_state, slim_training_state
+
+    model, ema = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.1)
+    save_training_state(tmp_path / "ck", model=model, ema=ema, optimizer=opt, step=7,
+                        rng_states=get_rng_states(), data_state={"epoch": 1, "batch": 2}, config=None)
+    slim = slim_training_state(tmp_path / "ck", tmp_path / "slim")
+    assert sorted(p.name for p in slim.iterdir()) == ["model.safetensors", "rng.pt", "state.json"]
+    fresh, fresh_ema = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        state = load_training_state(slim, model=fresh, ema=fresh_ema, optimizer=torch.optim.AdamW(fresh.parameters()))
+    assert state["step"] == 7 and state["data_state"] == {"epoch": 1, "batch": 2} and not state["optimizer_restored"]
+    assert any("EMA restarts" in str(w.message) for w in caught)
+    assert torch.equal(fresh.weight, model.weight.detach().to(torch.bfloat16).float())  # bf16-rounded
+    assert torch.equal(fresh_ema.weight, fresh.weight)
+    with pytest.raises(ValueError, match="elsewhere"):
+        slim_training_state(tmp_path / "ck", tmp_path / "ck")
