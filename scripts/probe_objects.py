@@ -115,7 +115,7 @@ def main() -> None:
     ax.set_xlabel("block")
     ax.set_ylabel("held-out KL, nats per latent cell")
     ax.set_title(f"object probes on frozen features: {result['model']}")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="center right")
     save_figure(fig, out / "probe.png")
     print(f"wrote {out / 'probe.json'} and {out / 'probe.png'}")
 

@@ -506,6 +506,21 @@ def test_dit_object_probe_trains_on_world_maps_exports_without_it_and_resumes_ex
     raw = load_file(str(export_dit_run(tmp_path / "a", tmp_path / "raw", weights="raw") / "dit" / "model.safetensors"))
     assert not any("object" in k for k in raw)
 
+    # scripts/probe_objects.py on the run's export and cache: per-block probes, a KL per noise level
+    import runpy
+    import sys
+
+    argv = sys.argv
+    sys.argv = ["probe_objects.py", "--model", str(export), "--cache", str(tmp_path / "a" / "latents"),
+                "--out", str(tmp_path / "probe"), "--steps", "2", "--held-out", "2"]
+    try:
+        runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "probe_objects.py"), run_name="__main__")
+    finally:
+        sys.argv = argv
+    report = json.loads((tmp_path / "probe" / "probe.json").read_text())
+    assert set(report["kl"]) == {"0.0", "0.25", "0.5", "0.75", "0.9"} and (tmp_path / "probe" / "probe.png").is_file()
+    assert all(len(v) == pipe.dit.cfg.depth and min(v) > 0 for v in report["kl"].values()) and report["uniform"] > 0
+
     train(tiny("dit", world, tmp_path / "b", total_steps=16, stop_at_step=7, **kw))
     train(tiny("dit", world, tmp_path / "b", total_steps=16, **kw), resume=True)
     a, b = _weights(tmp_path / "a" / "checkpoint"), _weights(tmp_path / "b" / "checkpoint")
