@@ -32,7 +32,7 @@ def export_dit_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, we
     (see `swap_decoder`).
     """
     from kinema.pipeline import KinemaPipeline
-    from kinema.train import DiTStep
+    from kinema.steps import DiTStep
 
     run = Path(run_dir)
     if weights not in ("raw", "ema"):
