@@ -129,3 +129,34 @@ def test_noise_video_keeps_at_most_max_tracks():
     assert len(kept) == MAX_TRACKS
     assert kept.present().sum(0).min() >= np.sort(tracks.present().sum(0))[-MAX_TRACKS]  # the most persistent
     assert evaluate_video(frames, 16, "a red ball bounces")["num_tracks"] == MAX_TRACKS
+
+
+def test_flicker_events_sorts_flips_splits_and_new_blobs():
+    import runpy
+    from pathlib import Path
+
+    from kinema.eval.parser import Detection, track_objects
+
+    fe = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "flicker_events.py"))
+
+    def det(colour, x, y):
+        return Detection(colour, "ball", (x, y), 50.0, (int(x) - 4, int(y) - 4, int(x) + 4, int(y) + 4), 4.0,
+                         (0.0, 0.0, 0.0), False)
+
+    frames = []
+    for f in range(9):
+        d = [det("red", 40, 40)]  # steady all clip: no event
+        d.append(det("blue" if f < 4 else "green", 90 + (f >= 4), 90))  # relabelled at frame 4: a flip
+        if f >= 5:
+            d.append(det("yellow", 20, 100))  # from nowhere at frame 5
+        if f == 6:
+            d.append(det("pink", 42, 44))  # one frame beside the red ball: a split, appears and vanishes
+        frames.append(d)
+    events = fe["classify_events"](track_objects(frames, 128, 128))
+    got = sorted((e["event"], e["kind"], e["frame"], e["crosses"]) for e in events)
+    assert got == [("appear", "flip", 4, False), ("appear", "new", 5, True), ("appear", "split", 6, False),
+                   ("vanish", "flip", 3, False), ("vanish", "split", 6, False)]
+    s = fe["summarise"](events, clips=1, frames=9)
+    assert s["events_per_clip"] == 5 and s["kinds"] == {"flip": 0.4, "new": 0.2, "split": 0.4}
+    assert s["at_latent_boundary"] == 0.2 and s["at_latent_boundary_if_uniform"] == 2 / 8
+    assert [f for f in range(1, 33) if fe["crosses_latent"](f)] == [1, 5, 9, 13, 17, 21, 25, 29]
