@@ -77,3 +77,30 @@ def test_sampler_settings_reach_every_call(tmp_path):
     assert runs["euler"]["settings"]["sampler"] == "euler" and "eta" not in runs["euler"]["settings"]
     assert (runs["stochastic"]["settings"]["sampler"], runs["stochastic"]["settings"]["eta"]) == ("stochastic", 0.5)
     assert (tmp_path / "stochastic" / "sheet_stills.png").read_bytes() != (tmp_path / "euler" / "sheet_stills.png").read_bytes()
+
+
+def test_flicker_by_noise_level_reports_every_strength(tmp_path):
+    import runpy
+
+    import torch
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "flicker_by_noise_level.py"
+    ns = runpy.run_path(str(script))
+    z = torch.zeros(1, 2, 4, 1, 1)
+    z[:, :, 1], z[:, :, 2], z[:, :, 3] = 5.0, 1.0, 2.0  # frame 0 -> 1 is not counted: |1-5|, |2-1| -> 2.5
+    assert ns["roughness"](z) == 2.5
+
+    model = save_tiny_model(tmp_path / "tiny")
+    argv = sys.argv
+    sys.argv = ["flicker_by_noise_level.py", "--model", str(model), "--num", "1", "--strengths", "0.5,1",
+                "--steps", "1", "--out", str(tmp_path / "out")]
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    finally:
+        sys.argv = argv
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["num"] == 1 and list(report["strengths"]) == ["real clip", "0.5", "1"]
+    for row in report["strengths"].values():
+        assert set(row) == {"latent_roughness", "events_per_clip", "overall_adherence"}
+        assert row["latent_roughness"] >= 0 and row["events_per_clip"] >= 0
+    assert (tmp_path / "out" / "flicker_by_t.png").is_file()
