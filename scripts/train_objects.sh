@@ -5,8 +5,11 @@
 # object maps with weight 0.5 (kinema.models.objects); then its raw weights on the card's 200 `id`
 # prompts, paired against the shipped model's report.
 #
+# Result (MODEL_CARD.md): the same trade as the plain restart, not shipped.
+#
 # Resumable: runs/dit-obj continues where it stopped. On a machine without that folder the run
-# starts from the committed checkpoint in checkpoints/dit-obj when there is one
+# starts from a checkpoint in checkpoints/dit-obj when there is one (commit 96292c7 holds the
+# step-2565 state; the tree no longer does, so a fresh run starts from the fourth version)
 # (`kinema.checkpoint.slim_training_state`: weights in bf16, no EMA, no AdamW state; the EMA restarts
 # from the weights and Adam's moments afresh, with a 100-step re-warmup of the learning rate).
 set -euo pipefail
