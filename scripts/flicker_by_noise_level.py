@@ -54,6 +54,24 @@ def events(frames: np.ndarray) -> int:
     return p["appears"] + p["vanishes"]
 
 
+def plot(report: dict, path: Path) -> None:
+    """Latent roughness and events per clip against strength, the real clip's level dashed."""
+    summary = report["strengths"]
+    xs = [k for k in summary if k != "real clip"]
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, key, label in ((axes[0], "latent_roughness", "latent roughness, mean |z[k] - z[k-1]|"),
+                           (axes[1], "events_per_clip", "appearances + vanishings per clip")):
+        ax.plot([float(x) for x in xs], [summary[x][key] for x in xs], "o-", label="SDEdit from the real clip")
+        ax.axhline(summary["real clip"][key], color="gray", ls="--", label="the real clip")
+        ax.set_xlabel("strength: the noise level sampling starts from (1 = text to video)", fontsize=8)
+        ax.set_title(label, fontsize=9)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"where flicker begins: {report['model']}, {report['num']} id prompts", fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--num", type=int, default=16, help="id prompts, from index 0")
@@ -101,18 +119,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
 
-    plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
-    xs = strengths
-    for ax, key, label in ((axes[0], "latent_roughness", "latent roughness (mean |z[k] - z[k-1]|)"),
-                           (axes[1], "events_per_clip", "appearances + vanishings per clip")):
-        ax.plot(xs, [summary[f"{s:g}"][key] for s in xs], "o-", label="SDEdit from the real clip")
-        ax.axhline(summary["real clip"][key], color="gray", ls="--", label="real clip")
-        ax.set_xlabel("strength (noise level the sampler starts from; 1 = text to video)")
-        ax.set_ylabel(label)
-        ax.legend(fontsize=8)
-    fig.suptitle(f"where flicker begins: {report['model']}, {report['num']} id prompts", fontsize=10)
-    save_figure(fig, args.out / "flicker_by_t.png")
+    plot(report, args.out / "flicker_by_t.png")
     for k, v in summary.items():
         print(f"{k:>10}: roughness {v['latent_roughness']:.3f}, events {v['events_per_clip']:.1f}, "
               f"overall {v['overall_adherence']:.3f}")
