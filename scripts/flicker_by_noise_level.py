@@ -29,9 +29,7 @@ import numpy as np
 import torch
 
 from kinema import precision
-from kinema.eval.consistency import permanence
-from kinema.eval.evaluate import score_video
-from kinema.eval.parser import parse_video
+from kinema.eval.evaluate import evaluate_video
 from kinema.eval.run import EVAL_SECONDS, _ceiling_clip
 from kinema.models.vae import from_uint8_frames, latents_to_dit
 from kinema.pipeline import KinemaPipeline
@@ -49,9 +47,10 @@ def roughness(z: torch.Tensor) -> float:
     return float((z[:, :, 2:] - z[:, :, 1:-1]).abs().mean())
 
 
-def events(frames: np.ndarray) -> int:
-    p = permanence(parse_video(frames))
-    return p["appears"] + p["vanishes"]
+def scores(frames: np.ndarray, fps: float, prompt: str) -> tuple[int, float]:
+    """Appearances + vanishings per clip and overall adherence, from one parse of the video."""
+    s = evaluate_video(frames, fps, prompt)
+    return s["consistency"]["appears"] + s["consistency"]["vanishes"], s["adherence"]["overall"]
 
 
 def plot(report: dict, path: Path) -> None:
@@ -102,13 +101,12 @@ def main() -> None:
         with precision.autocast("cpu"), torch.no_grad():
             mean, _ = vae.encode(from_uint8_frames(clip))
         real = latents_to_dit(mean.float(), vae.cfg)
-        rows.setdefault("real clip", []).append((roughness(real), events(clip),
-                                                 score_video(clip, cfg.fps, prompt)["adherence"]["overall"]))
+        rows.setdefault("real clip", []).append((roughness(real), *scores(clip, cfg.fps, prompt)))
         for s in strengths:
             captured.clear()
             video = pipe.edit(Video(clip, cfg.fps), prompt, strength=s, seed=0, num_inference_steps=args.steps)
-            rows.setdefault(f"{s:g}", []).append((np.mean([roughness(z) for z in captured]), events(video.frames),
-                                                  score_video(video.frames, video.fps, prompt)["adherence"]["overall"]))
+            rows.setdefault(f"{s:g}", []).append((np.mean([roughness(z) for z in captured]),
+                                                  *scores(video.frames, video.fps, prompt)))
         line = ", ".join(f"{k}: {v[-1][0]:.2f}/{v[-1][1]}" for k, v in rows.items())
         print(f"[{i + 1}/{args.num}] {prompt!r} roughness/events {line}", flush=True)
 

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from kinema.eval.parser import parse_video
+from kinema.video import read_video
 
 NEAR_PX = 12.0  # centroids closer than this (px at 128x128) are "near"
 GROUP = 4  # pixel frames per latent frame after the first
@@ -94,19 +95,12 @@ def summarise(events: list[dict], clips: int, frames: int) -> dict:
     }
 
 
-def _read(path: Path) -> np.ndarray:
-    import av
-
-    with av.open(str(path)) as f:
-        return np.stack([fr.to_ndarray(format="rgb24") for fr in f.decode(video=0)])
-
-
 def model_events(folder: Path) -> tuple[list[dict], int, int]:
     report = json.loads((folder / "report.json").read_text())
     events, clips, frames = [], 0, 0
     for split in report["splits"].values():
         for rec in split["samples"]["model"]:
-            video = _read(folder / rec["video"])
+            video, _ = read_video(folder / rec["video"])
             events += classify_events(parse_video(video))
             clips, frames = clips + 1, len(video)
     return events, clips, frames
@@ -114,7 +108,7 @@ def model_events(folder: Path) -> tuple[list[dict], int, int]:
 
 def vae_events(num: int) -> tuple[list[dict], int, int]:
     from kinema.eval.reconstruction import reconstruct
-    from kinema.eval.run import EVAL_SECONDS, _ceiling_clip
+    from kinema.eval.run import _ceiling_clip
     from kinema.pipeline import KinemaPipeline
     from kinema.world.splits import sample_prompt
 
@@ -125,7 +119,6 @@ def vae_events(num: int) -> tuple[list[dict], int, int]:
         clip = _ceiling_clip(sample_prompt("id", i), 0, "id", cfg.fps, cfg.width, cfg.height)
         if clip is None:
             continue
-        clip = clip[: int(round(EVAL_SECONDS * cfg.fps)) + 1]
         video = reconstruct(pipe.vae, clip)
         events += classify_events(parse_video(video))
         clips, frames = clips + 1, len(video)
