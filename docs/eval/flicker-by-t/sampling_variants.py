@@ -7,12 +7,16 @@ shape, motion, appearances + vanishings per clip (kinema.eval.evaluate.score_vid
     python docs/eval/flicker-by-t/sampling_variants.py interval 10              # guidance_interval.log
     python docs/eval/flicker-by-t/sampling_variants.py start 12 1.0,0.97,0.93   # schedule_start.log
     python docs/eval/flicker-by-t/sampling_variants.py still 12                 # still_then_animate.log
+    python docs/eval/flicker-by-t/sampling_variants.py smooth 12 0,1@0.9,3@0.9,3@0.8  # x0_smoothing.log
 
 noise: starting noise shared across latent frames, eps_k = a shared + sqrt(1 - a^2) own_k (each
     frame still N(0, 1)), for each a.
 interval: guidance 2 below a noise level, another scale above it (Kynkaanniemi et al. 2024).
 start: the schedule begins at t = s < 1 from pure noise (training almost never reaches t > 0.97).
 still: a still from the prompt (1 frame), then `animate` of that still.
+smooth: above a noise level, the step's clean-video estimate x0 = x - t v is low-passed along the
+    latent frames (P passes of a [1, 2, 1] / 4 kernel, "P@edge") and the step taken towards it, the
+    noise estimate eps = x + (1 - t) v unchanged: v' = eps - smooth(x0).
 (The logs were written by earlier one-file versions of these four; the settings are the same.)
 """
 import sys
@@ -47,6 +51,14 @@ def correlated_noise(pipe, a):
     P.torch.randn = staticmethod(draw)
 
 
+def smooth_frames(x0, passes):
+    """[1, 2, 1] / 4 along the latent frames (dim 2), ends replicated, `passes` times."""
+    for _ in range(passes):
+        p = torch.cat([x0[:, :, :1], x0, x0[:, :, -1:]], 2)
+        x0 = 0.25 * p[:, :, :-2] + 0.5 * p[:, :, 1:-1] + 0.25 * p[:, :, 2:]
+    return x0
+
+
 def generate(pipe, variant, setting, prompt):
     if variant == "noise":
         correlated_noise(pipe, float(setting))
@@ -60,6 +72,21 @@ def generate(pipe, variant, setting, prompt):
             def v(x, t):
                 req.guidance = low if float(t.max()) <= edge else high
                 return base(x, t)
+            return v
+        pipe._velocity = velocity_for
+    if variant == "smooth" and setting != "0":
+        passes, edge = setting.split("@")
+        make = type(pipe)._velocity.__get__(pipe)
+
+        def velocity_for(req):
+            base = make(req)
+
+            def v(x, t):
+                v = base(x, t)
+                if float(t.max()) <= float(edge):
+                    return v
+                t5 = t[:, None, :, None, None]
+                return (x + (1 - t5) * v) - smooth_frames(x - t5 * v, int(passes))
             return v
         pipe._velocity = velocity_for
     if variant == "start":
@@ -81,7 +108,7 @@ def main() -> None:
     for i in range(n):
         prompt = sample_prompt("id", i)
         for s in settings:
-            if pipe is None or variant in ("noise", "interval"):  # a fresh pipeline for each patch
+            if pipe is None or variant in ("noise", "interval", "smooth"):  # a fresh pipeline for each patch
                 pipe = KinemaPipeline.from_pretrained(None)
             video = generate(pipe, variant, s, prompt)
             sc = score_video(video.frames, video.fps, prompt)
