@@ -20,13 +20,8 @@ cd "$(dirname "$0")/.."
 THREADS=${THREADS:-2}
 DATA=${DATA:-data/world-id}
 
-# 1. Data: 5160 clips at 16 fps in three aspect buckets, and 1200 each at 8, 12 and 24 fps (the
-#    same model serves several frame rates: fps is a conditioning input). ~5 min.
-kinema world dataset --out "$DATA" --num 5160 --buckets --workers 2
-for fps in 8 12 24; do
-  kinema world dataset --out "$DATA-${fps}fps" --num 1200 --fps $fps --buckets --workers 2
-done
-python -c "from kinema.data import merge_datasets; merge_datasets('data/world-mix', ['$DATA', '$DATA-8fps', '$DATA-12fps', '$DATA-24fps'])"
+# 1. Data: 5160 clips at 16 fps in three aspect buckets, 1200 each at 8, 12 and 24 fps. ~5 min.
+bash scripts/world_data.sh "$DATA"
 
 # resume=(--resume) when the run's folder already has a checkpoint
 resume_if() { if [ -d "$1/checkpoint" ]; then echo --resume; fi; }

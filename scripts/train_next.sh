@@ -12,12 +12,12 @@
 # Every step resumes: rerun the script after an interruption, in this session or the next (the
 # committed VAE run is copied into runs/vB, and step 2 is skipped while its export is committed).
 #
-#   bash scripts/train_next.sh        # the data of scripts/train_default.sh (its step 1) first
+#   bash scripts/train_next.sh        # builds the world data first (scripts/world_data.sh, skipped when written)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 THREADS=${THREADS:-2}
 DATA=${DATA:-data/world-id}
-[ -f data/world-mix/manifest.jsonl ] || { echo "build the data first: step 1 of scripts/train_default.sh"; exit 2; }
+bash scripts/world_data.sh "$DATA"
 # continue the committed VAE run (it resumes to no steps at all)
 [ -d runs/vB/checkpoint ] || { mkdir -p runs/vB && cp -r checkpoints/vae-fast2/. runs/vB/; }
 resume_if() { if [ -d "$1/checkpoint" ]; then echo --resume; fi; }

@@ -22,11 +22,7 @@ shift
 run=runs/dit-$name
 
 # 1. the world data of the shipped model (written clips are skipped), merged
-kinema world dataset --out data/world-id --num 5160 --buckets --workers 2
-for fps in 8 12 24; do
-  kinema world dataset --out data/world-id-${fps}fps --num 1200 --fps $fps --buckets --workers 2
-done
-python -c "from kinema.data import merge_datasets; merge_datasets('data/world-mix', ['data/world-id', 'data/world-id-8fps', 'data/world-id-12fps', 'data/world-id-24fps'])"
+bash scripts/world_data.sh
 
 # 2. the run (its latent cache builds itself first, shared by every restart)
 if [ ! -d $run/checkpoint ] && [ -d checkpoints/dit-$name/checkpoint ]; then
