@@ -214,15 +214,16 @@ def cmd_train(args) -> None:
 
 
 def cmd_eval(args) -> None:
-    if (args.where is not None or args.row != "model") and args.compare is None:
-        raise ValueError("--where and --row pick the prompts and the row of a comparison; use them with --compare A B")
+    if (args.where is not None or args.objects is not None or args.row != "model") and args.compare is None:
+        raise ValueError("--where, --objects and --row pick the prompts and the row of a comparison; "
+                         "use them with --compare A B")
     if args.from_index and (args.vae is not None or args.video is not None):
         raise ValueError("--from-index picks prompts of a model's evaluation or comparison, not of --vae or --video")
     if args.compare is not None:  # two reports of the same prompts: paired differences B - A
         from kinema.eval.compare import compare_reports, comparison_markdown, load_report, write_comparison
 
         result = compare_reports(load_report(args.compare[0]), load_report(args.compare[1]), row=args.row,
-                                 where=args.where, from_index=args.from_index)
+                                 where=args.where, from_index=args.from_index, objects=args.objects)
         print(comparison_markdown(result))
         if args.out:
             print(f"wrote {', '.join(str(p) for p in write_comparison(result, args.out))}")
@@ -369,6 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="two reports (report.json or --out folders) of the same prompts and seeds: paired B - A")
     p.add_argument("--where", default=None, metavar="TEXT",
                    help="with --compare: only prompts containing TEXT (\"!TEXT\": only those without it)")
+    p.add_argument("--objects", type=int, default=None, metavar="N",
+                   help="with --compare: only prompts that ask for N objects (1: \"a red ball falls\")")
     p.add_argument("--from-index", type=int, default=0, metavar="N",
                    help="prompts from index N on: score prompts N..N+num-1, or with --compare pair only those "
                    "(e.g. 100: the half of 200 that did not pick the settings)")

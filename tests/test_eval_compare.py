@@ -77,6 +77,15 @@ def test_compare_on_a_subset_of_prompts():
     assert compare_reports(a, b, from_index=1, where="camera")["splits"]["id"]["pairs"] == 2
     with pytest.raises(ValueError, match="no prompt index is at least 3"):
         compare_reports(a, b, from_index=3)
+    prompts = ["a red ball falls", "two red balls fall", "a red ball collides with a blue box"]
+    a = _report("A", [0.0, 0.0, 0.5], prompts=prompts)
+    b = _report("B", [1.0, 0.5, 1.0], prompts=prompts)
+    one = compare_reports(a, b, objects=1)["splits"]["id"]
+    assert one["pairs"] == 1 and one["scores"]["overall"]["diff"] == 1.0
+    two = compare_reports(a, b, objects=2)["splits"]["id"]
+    assert two["pairs"] == 2 and two["scores"]["overall"]["diff"] == 0.5
+    with pytest.raises(ValueError, match="asks for 3 object"):
+        compare_reports(a, b, objects=3)
 
 
 def test_cli_eval_compare_writes_table_and_plot(tmp_path, capsys):
@@ -92,8 +101,11 @@ def test_cli_eval_compare_writes_table_and_plot(tmp_path, capsys):
     assert "prompts without 'falls 1'" in capsys.readouterr().out
     assert main(["eval", "--compare", str(tmp_path / "a"), str(tmp_path / "b"), "--from-index", "1"]) == 0
     assert "| overall | 0.500 | 0.600 | +0.100 |" in (out := capsys.readouterr().out) and "from index 1 on" in out
-    assert main(["eval", "--where", "camera"]) == 2  # a filter without a comparison is refused, not ignored
-    assert "use them with --compare" in capsys.readouterr().err
+    assert main(["eval", "--compare", str(tmp_path / "a"), str(tmp_path / "b"), "--objects", "1"]) == 0
+    assert "prompts asking for 1 object(s)" in capsys.readouterr().out
+    for flag in (["--where", "camera"], ["--objects", "2"]):  # a filter without a comparison is refused, not ignored
+        assert main(["eval", *flag]) == 2
+        assert "use them with --compare" in capsys.readouterr().err
     assert main(["eval", "--vae", str(tmp_path / "a"), "--from-index", "5"]) == 2  # no prompts to pick there
     assert "not of --vae or --video" in capsys.readouterr().err
     # --row pairs another row: these reports have only the model's, so "vae" is named as missing

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from kinema.cli import main
-from kinema.eval.report import aggregate, per_value_accuracy
+from kinema.eval.report import aggregate, count_by_objects, per_value_accuracy, split_markdown
 from kinema.models.dit import DiT, DiTConfig
 from kinema.models.text import NullText, TextEncoder
 from kinema.models.vae import VAE_TINY, VideoVAE
@@ -44,6 +44,26 @@ def test_per_value_audit_flags_a_biased_colour():
     assert agg["errors"] == 1 and agg["adherence"]["overall"]["mean"] == pytest.approx(5 / 11)
 
 
+def _counted(prompt, count, tracks):
+    return {"prompt": prompt, "scores": {"adherence": {"count": count, "overall": count}, "physics": {},
+                                         "consistency": {}, "num_tracks": tracks}}
+
+
+def test_count_by_objects_splits_by_the_number_asked():
+    recs = [_counted("a red ball falls", 1.0, 1), _counted("a blue box slides left", 0.0, 5),
+            _counted("a red ball falls", 0.0, 6), _counted("two blue boxes slide left", 1.0, 2),
+            _counted("hello world", 0.0, 3)]  # asks for nothing the parser knows: left out
+    by = count_by_objects(recs)
+    assert list(by) == ["1", "2"]
+    assert by["1"]["n"] == 3 and by["1"]["count"]["mean"] == pytest.approx(1 / 3) and by["1"]["tracks"] == 5.0
+    assert by["2"]["n"] == 1 and by["2"]["count"]["mean"] == 1.0 and by["2"]["tracks"] == 2.0
+    rows = {"model": aggregate(recs[:4])}
+    assert rows["model"]["by_objects"] == count_by_objects(recs[:4])
+    md = split_markdown("id", rows, {})
+    assert "### Object count by the number of objects asked" in md
+    assert "| model | 1 | 3 | 0.333 [" in md and "| 5 |" in md
+
+
 def test_evaluate_model_writes_the_report(model_dir, tmp_path):
     from kinema.eval.run import evaluate_model
 
@@ -58,6 +78,7 @@ def test_evaluate_model_writes_the_report(model_dir, tmp_path):
     assert rows["vae"]["adherence"]["colour"]["mean"] < rows["ceiling"]["adherence"]["colour"]["mean"]  # a random VAE
     md = (out / "report.md").read_text()
     assert "| attribute | model | vae | ceiling | baseline |" in md and "Bias audit" in md
+    assert "Object count by the number of objects asked" in md
 
 
 def test_evaluate_model_samples_with_the_given_guidance_shift_and_sampler(tmp_path):

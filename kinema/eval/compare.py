@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kinema.eval.report import ADHERENCE_KEYS, _table
+from kinema.eval.report import ADHERENCE_KEYS, _table, objects_asked
 from kinema.eval.stats import bootstrap_ci
 from kinema.plots import pyplot, save_figure
 
@@ -70,7 +70,7 @@ def _where(where: str) -> tuple[str, bool]:
 
 
 def compare_reports(report_a: dict, report_b: dict, *, row: str = "model", where: str | None = None,
-                    from_index: int = 0) -> dict:
+                    from_index: int = 0, objects: int | None = None) -> dict:
     """Paired differences B - A of one row (model, vae, ceiling, baseline) of two reports.
 
     Samples are paired by (index, seed) within each split both reports hold; a pair whose
@@ -79,6 +79,7 @@ def compare_reports(report_a: dict, report_b: dict, *, row: str = "model", where
     leading "!" only those whose prompt does not ("camera", "!camera": prompts that name the
     camera and those that do not). from_index: keep only prompts from this index on, e.g. the
     second half of 200 when the first 100 chose the settings being compared (a held-out check).
+    objects: keep only the prompts that ask for this many objects (report.objects_asked).
     Returns {"a", "b", "row", "where", "from_index", "splits": {split:
     {"pairs": n, "scores": {key: paired_difference}}}} for every adherence key and the
     CONSISTENCY_KEYS that have at least one finite pair.
@@ -87,6 +88,7 @@ def compare_reports(report_a: dict, report_b: dict, *, row: str = "model", where
     if not common:
         raise ValueError(f"the reports share no split: {sorted(report_a['splits'])} vs {sorted(report_b['splits'])}")
     out = {"a": report_a.get("model"), "b": report_b.get("model"), "row": row, "where": where, "from_index": from_index,
+           "objects": objects,
            "settings": {"a": report_a.get("settings"), "b": report_b.get("settings")}, "splits": {}}
     for s in common:
         recs = []
@@ -110,6 +112,10 @@ def compare_reports(report_a: dict, report_b: dict, *, row: str = "model", where
             keys = [k for k in keys if (text.lower() in recs[0][k]["prompt"].lower()) == keep]
             if not keys:
                 raise ValueError(f"split {s}: no pair's prompt {'lacks' if not keep else 'contains'} {text!r}")
+        if objects is not None:
+            keys = [k for k in keys if objects_asked(recs[0][k]["prompt"]) == objects]
+            if not keys:
+                raise ValueError(f"split {s}: no pair's prompt asks for {objects} object(s)")
         scores = {}
         for key in (*ADHERENCE_KEYS, *CONSISTENCY_KEYS):
             a = [_score(recs[0][k], key) for k in keys]
@@ -127,6 +133,8 @@ def comparison_markdown(result: dict) -> str:
         subset = f", prompts {'with' if keep else 'without'} {text!r}"
     if result.get("from_index"):
         subset += f", prompts from index {result['from_index']} on"
+    if result.get("objects") is not None:
+        subset += f", prompts asking for {result['objects']} object(s)"
     lines = [f"# {result['b']} (B) vs {result['a']} (A), row {result['row']}{subset}", "",
              "Paired over the same (prompt, seed): B - A with a 95% paired bootstrap interval. "
              "An interval that excludes 0 is a difference; one that holds it is a tie at this N.", ""]

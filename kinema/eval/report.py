@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -72,9 +73,40 @@ def per_value_accuracy(records: list[dict]) -> dict:
     return out
 
 
+def objects_asked(prompt: str) -> int | None:
+    """How many objects a prompt asks for ("two red balls and a box": 3); None if it parses to none."""
+    with warnings.catch_warnings():  # unknown words were reported when the prompt was scored
+        warnings.simplefilter("ignore")
+        try:
+            return sum(c.count for c in parse_prompt(prompt).objects) or None
+        except ValueError:
+            return None
+
+
+def count_by_objects(records: list[dict]) -> dict:
+    """Object count accuracy split by how many objects each prompt asks for.
+
+    Returns {k: {"n", "count": ci, "tracks": median objects tracked}} with k the number asked
+    (as a string, the report's JSON key). The median beside the accuracy tells the two ways a
+    count fails apart: extra blobs (tracks above k) or objects lost or merged (below it).
+    """
+    groups: dict[int, list[dict]] = {}
+    for r in records:
+        k = objects_asked(r["prompt"])
+        if k is not None and "count" in r["scores"].get("adherence", {}):
+            groups.setdefault(k, []).append(r)
+    out = {}
+    for k, recs in sorted(groups.items()):
+        tracks = [r["scores"]["num_tracks"] for r in recs if "num_tracks" in r["scores"]]
+        out[str(k)] = {"n": len(recs), "count": _ci([r["scores"]["adherence"]["count"] for r in recs]),
+                       "tracks": float(np.median(tracks)) if tracks else None}
+    return out
+
+
 def aggregate(records: list[dict]) -> dict:
     """Records of one row -> {"num", "errors", "adherence": {attr: ci}, "physics": {key: ci},
-    "consistency": {key: ci}, "per_value": per_value_accuracy, "clip_score": ci | None}.
+    "consistency": {key: ci}, "per_value": per_value_accuracy, "by_objects": count_by_objects,
+    "clip_score": ci | None}.
     A ci is {"mean", "lo", "hi", "n"} (95% percentile bootstrap over videos)."""
     ok = [r for r in records if "error" not in r["scores"]]
     out: dict = {"num": len(records), "errors": len(records) - len(ok)}
@@ -87,6 +119,7 @@ def aggregate(records: list[dict]) -> dict:
         fails = [0.0] * out["errors"]
         out["adherence"]["overall"] = _ci([r["scores"]["adherence"].get("overall") for r in ok] + fails)
     out["per_value"] = per_value_accuracy(ok)
+    out["by_objects"] = count_by_objects(ok)
     out["clip_score"] = _ci([r.get("clip_score") for r in records])
     return out
 
@@ -129,6 +162,11 @@ def split_markdown(split: str, rows: dict, extra: dict) -> str:
     md += ["### Prompt adherence (mean [95% CI] over videos)", "",
            _table(["attribute"] + names, [[a] + [_fmt(rows[r]["adherence"].get(a)) for r in names] for a in attrs]),
            "", f"![adherence](adherence_{split}.png)", ""]
+    counts = [[r, k, str(d["n"]), _fmt(d["count"]), "–" if d["tracks"] is None else f"{d['tracks']:g}"]
+              for r in names for k, d in rows[r].get("by_objects", {}).items()]
+    if counts:
+        md += ["### Object count by the number of objects asked", "",
+               _table(["row", "objects asked", "prompts", "count accuracy", "objects tracked (median)"], counts), ""]
     md += ["### Bias audit: accuracy per value (target: every value within "
            f"{BIAS_TARGET * 100:.0f} points of the attribute's mean)", ""]
     table = []
