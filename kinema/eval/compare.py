@@ -80,7 +80,7 @@ def compare_reports(report_a: dict, report_b: dict, *, row: str = "model", where
     camera and those that do not). from_index: keep only prompts from this index on, e.g. the
     second half of 200 when the first 100 chose the settings being compared (a held-out check).
     objects: keep only the prompts that ask for this many objects (report.objects_asked).
-    Returns {"a", "b", "row", "where", "from_index", "splits": {split:
+    Returns {"a", "b", "row", "where", "from_index", "objects", "settings", "splits": {split:
     {"pairs": n, "scores": {key: paired_difference}}}} for every adherence key and the
     CONSISTENCY_KEYS that have at least one finite pair.
     """
