@@ -264,7 +264,8 @@ def cmd_eval(args) -> None:
     evaluate_model(args.model, args.out, split=args.split, num=args.num, seeds=args.seeds,
                    from_index=args.from_index, steps=args.steps,
                    guidance_scale=args.guidance, shift=args.shift, sampler=args.sampler, eta=args.eta,
-                   eta_t_min=args.eta_t_min, negative_prompt=args.negative, clip_model=clip)
+                   eta_t_min=args.eta_t_min, expert_boundary=args.expert_boundary, negative_prompt=args.negative,
+                   clip_model=clip)
     print(f"report: {Path(args.out) / 'report.md'}")
 
 
@@ -272,18 +273,22 @@ def cmd_eval(args) -> None:
 
 
 def add_sampler_arguments(p: argparse.ArgumentParser) -> None:
-    """--sampler, --eta, --eta-t-min: SampleConfig fields over a model's defaults (None keeps them)."""
+    """--sampler, --eta, --eta-t-min, --expert-boundary: SampleConfig fields over a model's defaults (None keeps them)."""
     p.add_argument("--sampler", choices=["euler", "heun", "stochastic"], default=None,
                    help="sampler (default: the model's); a heun step costs two DiT passes")
     p.add_argument("--eta", type=float, default=None,
                    help="the stochastic sampler's noise in [0, 1] (default: the model's)")
     p.add_argument("--eta-t-min", type=float, default=None,
                    help="the stochastic sampler adds noise only on steps starting above this t (default: the model's)")
+    p.add_argument("--expert-boundary", type=float, default=None, metavar="T",
+                   help="with a model that has a high-noise expert: the steps from noise level T up use it "
+                   "(default: the model's)")
 
 
 def apply_sampler_arguments(pipe, args: argparse.Namespace):
     """The arguments of add_sampler_arguments held as pipe's defaults for every call (SampleConfig checks them)."""
-    pipe.config = pipe.config.override(sampler=args.sampler, eta=args.eta, eta_t_min=args.eta_t_min)
+    pipe.config = pipe.config.override(sampler=args.sampler, eta=args.eta, eta_t_min=args.eta_t_min,
+                                       expert_boundary=args.expert_boundary)
     return pipe
 
 

@@ -4,6 +4,8 @@ and new sampling defaults (`SampleConfig` fields, saved in model_index.json).
     export_dit_run("runs/dit16", "runs/model", weights="raw", sample={"guidance_scale": 2})  # scripts/export_model.py
     export_model("kinema/assets/default", "runs/model", vae="runs/dec/export")  # a model, new decoder
     export_model("kinema/assets/default", "runs/model", sample={"sampler": "stochastic", "eta": 0.75})
+    export_model("kinema/assets/default", "runs/model", high_noise="runs/model-hight",
+                 sample={"expert_boundary": 0.8})  # a second DiT for the steps at t >= 0.8
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import torch
 
 from kinema import checkpoint as ckpt
 
-__all__ = ["export_dit_run", "export_model", "swap_decoder"]
+__all__ = ["export_dit_run", "export_model", "same_latents", "swap_decoder"]
 
 
 def export_dit_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, weights: str = "raw",
@@ -48,17 +50,27 @@ def export_dit_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, we
 
 
 def export_model(model_dir: str | os.PathLike, out_dir: str | os.PathLike, *, vae: str | os.PathLike | None = None,
-                 sample: dict | None = None) -> Path:
+                 sample: dict | None = None, high_noise: str | os.PathLike | None = None) -> Path:
     """A copy of the model folder `model_dir` (bf16) with the same DiT: its VAE replaced by `vae`,
     a decoder fine-tuned with freeze_encoder from the model's own VAE (`swap_decoder` checks the
-    encoder), and/or its sampling defaults by the SampleConfig fields in `sample`."""
+    encoder), its sampling defaults by the SampleConfig fields in `sample`, and/or a high-noise
+    expert: the DiT and null text of the model folder `high_noise`, trained on the same latents,
+    for the steps at t >= expert_boundary (set it in `sample`)."""
     from kinema.pipeline import KinemaPipeline
 
     if Path(out_dir).resolve() == Path(model_dir).resolve():
         raise ValueError(f"out_dir {out_dir} is the model folder itself; write to a new folder and move it after")
-    if vae is None and all(v is None for v in (sample or {}).values()):
-        raise ValueError("nothing to change: give vae= (a new decoder) and/or sample= (sampling defaults)")
-    return _save(KinemaPipeline.from_pretrained(model_dir), out_dir, vae=vae, sample=sample)
+    if vae is None and high_noise is None and all(v is None for v in (sample or {}).values()):
+        raise ValueError("nothing to change: give vae= (a new decoder), sample= (sampling defaults) "
+                         "and/or high_noise= (a second DiT)")
+    pipe = KinemaPipeline.from_pretrained(model_dir)
+    if high_noise is not None:
+        expert = KinemaPipeline.from_pretrained(high_noise)
+        if not same_latents(pipe.vae, expert.vae):
+            raise ValueError(f"{high_noise}: its VAE encodes differently from {model_dir}'s, so its DiT was trained "
+                             "on other latents; a high-noise expert must come from a run on the same latent cache")
+        pipe.high_noise_dit, pipe.high_noise_null_text = expert.dit, expert.null_text
+    return _save(pipe, out_dir, vae=vae, sample=sample)
 
 
 def _save(pipe: Any, out_dir: str | os.PathLike, *, vae: str | os.PathLike | None, sample: dict | None) -> Path:
@@ -79,12 +91,17 @@ def swap_decoder(pipe: Any, vae: str | os.PathLike) -> None:
     from kinema.models.vae import VAEConfig, VideoVAE
 
     new = ckpt.load_part(ckpt.find_vae_part(str(vae)), VideoVAE, VAEConfig)
-    old_state, new_state = pipe.vae.encoder.state_dict(), new.encoder.state_dict()
-    same = (old_state.keys() == new_state.keys()
-            and all(old_state[k].shape == new_state[k].shape
-                    and torch.equal(old_state[k].bfloat16(), new_state[k].bfloat16()) for k in old_state)
-            and (new.cfg.latent_mean, new.cfg.latent_std) == (pipe.vae.cfg.latent_mean, pipe.vae.cfg.latent_std))
-    if not same:
+    if not same_latents(pipe.vae, new):
         raise ValueError(f"{vae}: its encoder or latent statistics differ from the model's VAE, so the DiT's latents "
                          f"would not decode; fine-tune a decoder with freeze_encoder=true and init_from=<the model's VAE>")
     pipe.vae = new.eval()
+
+
+def same_latents(a: Any, b: Any) -> bool:
+    """Whether VAEs a and b encode alike: equal encoder weights (compared in bf16, the shipped
+    precision) and equal latent statistics."""
+    old_state, new_state = a.encoder.state_dict(), b.encoder.state_dict()
+    return (old_state.keys() == new_state.keys()
+            and all(old_state[k].shape == new_state[k].shape
+                    and torch.equal(old_state[k].bfloat16(), new_state[k].bfloat16()) for k in old_state)
+            and (a.cfg.latent_mean, a.cfg.latent_std) == (b.cfg.latent_mean, b.cfg.latent_std))

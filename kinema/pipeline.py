@@ -76,6 +76,10 @@ class SampleConfig:
     # the unconditional side of guidance when a call names no negative prompt; None: the learned
     # null text. A model sets it to steer away from what its unspecific prompts average over.
     negative_prompt: str | None = None
+    # with a high-noise expert (a second DiT, the model folder's part "dit_high_noise"), the steps
+    # that start at a noise level t >= expert_boundary use it and the rest the main DiT, as Wan 2.2
+    # splits denoising between a layout expert and a detail expert; ignored without one
+    expert_boundary: float = 0.9
     fps: float = 16.0
     width: int = 128
     height: int = 128
@@ -100,7 +104,7 @@ class SampleConfig:
         object.__setattr__(self, "buckets", tuple(tuple(int(v) for v in b) for b in self.buckets))
         if self.sampler not in ("euler", "heun", "stochastic"):
             raise ValueError(f"sampler must be 'euler', 'heun' or 'stochastic', got {self.sampler!r}")
-        for name in ("eta", "eta_t_min"):
+        for name in ("eta", "eta_t_min", "expert_boundary"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         for name in ("window_frames", "context_frames"):
@@ -141,8 +145,8 @@ class _Request:
 
     text: torch.Tensor  # (1, L, D) prompt token states
     text_mask: torch.Tensor  # (1, L) bool
-    uncond: torch.Tensor  # (1, L', D) null text or negative prompt
-    uncond_mask: torch.Tensor  # (1, L') bool
+    uncond: torch.Tensor | None  # (1, L', D) the negative prompt; None: the learned null text
+    uncond_mask: torch.Tensor | None  # (1, L') bool
     fps: float
     width: int
     height: int
@@ -169,17 +173,31 @@ class KinemaPipeline:
         text_encoder: TextEncoder,
         null_text: NullText,
         config: SampleConfig = SampleConfig(),
+        *,
+        high_noise_dit: DiT | None = None,
+        high_noise_null_text: NullText | None = None,
     ):
-        if dit.cfg.in_channels != vae.cfg.latent_channels:
-            raise ValueError(
-                f"DiT expects {dit.cfg.in_channels} latent channels but the VAE makes {vae.cfg.latent_channels}; "
-                "pair the DiT with the VAE it was trained on"
-            )
-        if dit.cfg.text_dim != text_encoder.dim:
-            raise ValueError(
-                f"DiT expects text states of width {dit.cfg.text_dim} but the text encoder gives {text_encoder.dim}"
-            )
+        """high_noise_dit: an optional second DiT over the same latents and text, for the steps at
+        noise levels >= config.expert_boundary (with its own learned null text, or dit's)."""
+        for name, model in (("DiT", dit), ("high-noise DiT", high_noise_dit)):
+            if model is None:
+                continue
+            if model.cfg.in_channels != vae.cfg.latent_channels:
+                raise ValueError(
+                    f"{name} expects {model.cfg.in_channels} latent channels but the VAE makes "
+                    f"{vae.cfg.latent_channels}; pair the DiT with the VAE it was trained on"
+                )
+            if model.cfg.text_dim != text_encoder.dim:
+                raise ValueError(
+                    f"{name} expects text states of width {model.cfg.text_dim} but the text encoder gives "
+                    f"{text_encoder.dim}"
+                )
+        if high_noise_null_text is not None and high_noise_dit is None:
+            raise ValueError("high_noise_null_text without high_noise_dit; give both or neither")
         self.vae, self.dit, self.text_encoder, self.null_text = vae.eval(), dit.eval(), text_encoder, null_text.eval()
+        self.high_noise_dit = None if high_noise_dit is None else high_noise_dit.eval()
+        self.high_noise_null_text = (self.null_text if high_noise_null_text is None or high_noise_dit is None
+                                     else high_noise_null_text.eval())
         self.config = config
 
     # ------------------------------------------------------------------ loading and saving
@@ -202,14 +220,15 @@ class KinemaPipeline:
         vae = load_part(folder / parts["vae"]["path"], VideoVAE, VAEConfig)
         dit = load_part(folder / parts["dit"]["path"], DiT, DiTConfig)
         null_spec = parts["null_text"]
-        null_text = NullText(null_spec["dim"], null_spec["num_tokens"])
-        null_file = folder / null_spec["path"]
-        if not null_file.is_file():
-            raise FileNotFoundError(f"missing {null_file}; the model folder is incomplete")
-        load_weights(null_text, null_file)
+        null_text = _load_null_text(folder, null_spec)
         text_cfg = config_from_dict(parts["text_encoder"]["config"], TextEncoderConfig, source="model_index.json")
         sample_cfg = config_from_dict(parts["sample"]["config"], SampleConfig, source="model_index.json")
-        return cls(vae.float(), dit.float(), TextEncoder(text_cfg), null_text.float(), sample_cfg)
+        high_dit = high_null = None
+        if "dit_high_noise" in parts:  # optional: a high-noise expert
+            high_dit = load_part(folder / parts["dit_high_noise"]["path"], DiT, DiTConfig).float()
+            high_null = _load_null_text(folder, parts.get("null_text_high_noise", null_spec))
+        return cls(vae.float(), dit.float(), TextEncoder(text_cfg), null_text.float(), sample_cfg,
+                   high_noise_dit=high_dit, high_noise_null_text=high_null)
 
     def save_pretrained(self, path: str | Path, *, dtype: torch.dtype | None = None) -> Path:
         """Write config.json + model.safetensors per part and model_index.json (dtype: e.g. torch.bfloat16)."""
@@ -217,14 +236,21 @@ class KinemaPipeline:
         save_part(folder / "vae", self.vae, self.vae.cfg, dtype=dtype)
         save_part(folder / "dit", self.dit, self.dit.cfg, dtype=dtype)
         save_weights(folder / "null_text.safetensors", self.null_text.state_dict(), dtype=dtype)
-        save_model_index(folder, {
+        parts = {
             "vae": {"path": "vae", "class": "VideoVAE"},
             "dit": {"path": "dit", "class": "DiT"},
-            "null_text": {"path": "null_text.safetensors", "dim": self.null_text.tokens.shape[1],
-                          "num_tokens": self.null_text.num_tokens},
+            "null_text": _null_text_spec(self.null_text, "null_text.safetensors"),
             "text_encoder": {"config": config_to_dict(self.text_encoder.cfg)},
             "sample": {"config": config_to_dict(self.config)},
-        })
+        }
+        if self.high_noise_dit is not None:
+            save_part(folder / "dit_high_noise", self.high_noise_dit, self.high_noise_dit.cfg, dtype=dtype)
+            save_weights(folder / "null_text_high_noise.safetensors", self.high_noise_null_text.state_dict(),
+                         dtype=dtype)
+            parts["dit_high_noise"] = {"path": "dit_high_noise", "class": "DiT"}
+            parts["null_text_high_noise"] = _null_text_spec(self.high_noise_null_text,
+                                                            "null_text_high_noise.safetensors")
+        save_model_index(folder, parts)
         return folder
 
     # ------------------------------------------------------------------ text to video
@@ -470,23 +496,41 @@ class KinemaPipeline:
         return to_uint8_frames(video)[0]
 
     def _velocity(self, req: _Request) -> flow.VelocityFn:
-        """v(x, t) with classifier-free guidance, both branches in one batch."""
-        L = max(req.text.shape[1], req.uncond.shape[1])
-        text = torch.cat([F.pad(req.text, (0, 0, 0, L - req.text.shape[1])),
-                          F.pad(req.uncond, (0, 0, 0, L - req.uncond.shape[1]))])  # (2, L, D)
-        mask = torch.cat([F.pad(req.text_mask, (0, L - req.text_mask.shape[1])),
-                          F.pad(req.uncond_mask, (0, L - req.uncond_mask.shape[1]))])  # (2, L)
+        """v(x, t) with classifier-free guidance, both branches in one batch. With a high-noise
+        expert, a step whose noise level (the highest over frames: given frames sit at 0) is at
+        least expert_boundary goes to it, every other step to the main DiT."""
         fps = torch.full((2,), req.fps)
+        main = (self.dit, *self._guidance_text(req, self.null_text))
+        high = main
+        if self.high_noise_dit is not None:
+            high = (self.high_noise_dit, *self._guidance_text(req, self.high_noise_null_text))
 
         def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            dit, text, mask = high if float(t.max()) >= self.config.expert_boundary else main
             if req.guidance == 1.0:
                 with self._autocast():
-                    return self.dit(x, t, text[:1], mask[:1], fps[:1]).float()
+                    return dit(x, t, text[:1], mask[:1], fps[:1]).float()
             with self._autocast():
-                v = self.dit(torch.cat([x, x]), torch.cat([t, t]), text, mask, fps).float()
+                v = dit(torch.cat([x, x]), torch.cat([t, t]), text, mask, fps).float()
             return flow.guided_velocity(v[:1], v[1:], req.guidance)
 
         return velocity
+
+    @staticmethod
+    def _guidance_text(req: _Request, null_text: NullText) -> tuple[torch.Tensor, torch.Tensor]:
+        """The prompt and the unconditional side (the negative prompt, else null_text) as one
+        padded batch: (2, L, D) states and a (2, L) mask."""
+        if req.uncond is None:
+            uncond, uncond_mask = null_text(1)
+            uncond = uncond.detach().float()
+        else:
+            uncond, uncond_mask = req.uncond, req.uncond_mask
+        L = max(req.text.shape[1], uncond.shape[1])
+        text = torch.cat([F.pad(req.text, (0, 0, 0, L - req.text.shape[1])),
+                          F.pad(uncond, (0, 0, 0, L - uncond.shape[1]))])
+        mask = torch.cat([F.pad(req.text_mask, (0, L - req.text_mask.shape[1])),
+                          F.pad(uncond_mask, (0, L - uncond_mask.shape[1]))])
+        return text, mask
 
     def _step_callback(self, req: _Request):
         def cb(step, t, x, x0_pred):
@@ -536,11 +580,11 @@ class KinemaPipeline:
         text, text_mask = self.text_encoder.encode([prompt])
         if negative_prompt is None:  # the model's default; "" asks for the null text
             negative_prompt = cfg.negative_prompt
+        uncond = uncond_mask = None  # None: each DiT's learned null text
         if negative_prompt:
             uncond, uncond_mask = self.text_encoder.encode([negative_prompt])
-        else:
-            uncond, uncond_mask = self.null_text(1)
-        return _Request(text.float(), text_mask, uncond.detach().float(), uncond_mask, fps, width, height,
+            uncond = uncond.float()
+        return _Request(text.float(), text_mask, uncond, uncond_mask, fps, width, height,
                         steps, guidance, generator, callback)
 
     def _num_frames(self, seconds: float | None, num_frames: int | None, fps: float) -> int:
@@ -559,6 +603,20 @@ class KinemaPipeline:
             print(f"note: {mode}: fitting the clip from {video.width}x{video.height} to {req.width}x{req.height}",
                   file=sys.stderr)
         return fit_frames(video.frames, req.width, req.height)
+
+
+def _load_null_text(folder: Path, spec: dict) -> NullText:
+    """The learned null text described by a model_index.json entry."""
+    null_text = NullText(spec["dim"], spec["num_tokens"])
+    path = folder / spec["path"]
+    if not path.is_file():
+        raise FileNotFoundError(f"missing {path}; the model folder is incomplete")
+    load_weights(null_text, path)
+    return null_text.float()
+
+
+def _null_text_spec(null_text: NullText, path: str) -> dict:
+    return {"path": path, "dim": null_text.tokens.shape[1], "num_tokens": null_text.num_tokens}
 
 
 def nearest_bucket(width: int, height: int, buckets) -> tuple[int, int]:

@@ -3,6 +3,8 @@
 Run: python scripts/export_model.py RUN_DIR OUT_DIR [--weights raw|ema] [--guidance G] [--sampler S --eta E] [--vae DIR]
      python scripts/export_model.py MODEL_DIR OUT_DIR [--vae DIR] [--guidance G] [--sampler S --eta E]
          (a model re-shipped with a new decoder and/or new sampling defaults)
+     python scripts/export_model.py MODEL_DIR OUT_DIR --high-noise MODEL_DIR2 --expert-boundary T
+         (MODEL_DIR2's DiT added as the expert for the steps at noise levels >= T)
 
 How the shipped model was chosen: export both, score each on the same prompts
 (`kinema eval --model OUT_DIR --num 10`), copy the better one to kinema/assets/default.
@@ -27,14 +29,19 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--guidance", type=float, default=None, help="guidance scale saved as the model's default")
     p.add_argument("--vae", default=None, help="ship this VAE instead of the run's: a decoder fine-tuned with "
                    "freeze_encoder (its encoder must be the run's)")
+    p.add_argument("--high-noise", default=None, metavar="MODEL_DIR",
+                   help="add this model folder's DiT (trained on the same latents) as the high-noise expert")
     add_sampler_arguments(p)
     a = p.parse_args(argv)
-    sample = dict(guidance_scale=a.guidance, sampler=a.sampler, eta=a.eta, eta_t_min=a.eta_t_min)
+    sample = dict(guidance_scale=a.guidance, sampler=a.sampler, eta=a.eta, eta_t_min=a.eta_t_min,
+                  expert_boundary=a.expert_boundary)
     if (Path(a.run_dir) / "model_index.json").is_file():
         if a.weights is not None:
             p.error(f"{a.run_dir} is a model folder, not a run: it has no raw or EMA weights to pick")
-        print(f"wrote {export_model(a.run_dir, a.out_dir, vae=a.vae, sample=sample)}")
+        print(f"wrote {export_model(a.run_dir, a.out_dir, vae=a.vae, sample=sample, high_noise=a.high_noise)}")
         return
+    if a.high_noise is not None:
+        p.error("--high-noise needs a model folder as run_dir (export the run first)")
     out = export_dit_run(a.run_dir, a.out_dir, weights=a.weights or "raw", sample=sample, vae=a.vae)
     print(f"wrote {out} ({a.weights or 'raw'} weights)")
 

@@ -85,6 +85,7 @@ def test_modes_from_the_command_line(model_dir, tmp_path):
     (["generate", "a ball", "-o", "{tmp}/missing/x.mp4"], "does not exist"),
     (["generate", "a ball", "-o", "{tmp}/x.mp4", "--model", "{tmp}/nomodel"], "does not exist"),
     (["generate", "a ball", "-o", "{tmp}/x.mp4", "--sampler", "stochastic", "--eta", "2"], "eta"),
+    (["generate", "a ball", "-o", "{tmp}/x.mp4", "--expert-boundary", "1.2"], "expert_boundary"),
     (["edit", "{tmp}/nothing.mp4", "a ball", "-o", "{tmp}/x.mp4"], "nothing.mp4"),
     (["edit", "{tmp}/clip.mp4", "a ball", "-o", "{tmp}/x.mp4", "--strength", "2"], "strength"),
     (["animate", "{tmp}/broken.png", "a ball", "-o", "{tmp}/x.mp4"], "broken.png"),

@@ -97,6 +97,105 @@ def test_the_stochastic_sampler_is_seeded_saved_and_checked(pipe, tmp_path):
         dataclasses.replace(SMALL, sampler="ddim")
 
 
+def _with_expert(base, boundary, *, dit=None, null_text=None, seed=5):
+    """base's model with a high-noise expert: dit (default: a fresh random DiT of base's shape)."""
+    import copy
+    import dataclasses
+
+    import torch
+
+    if dit is None:
+        torch.manual_seed(seed)
+        dit = type(base.dit)(base.dit.cfg)
+        for p in dit.parameters():
+            torch.nn.init.normal_(p, std=0.05)
+    return KinemaPipeline(base.vae, base.dit, base.text_encoder, base.null_text,
+                          dataclasses.replace(base.config, expert_boundary=boundary, num_inference_steps=4),
+                          high_noise_dit=dit, high_noise_null_text=null_text or copy.deepcopy(base.null_text))
+
+
+def test_a_high_noise_expert_takes_exactly_the_steps_from_its_boundary(pipe, tmp_path):
+    """Steps that start at t >= expert_boundary go to the high-noise DiT (with its own null text),
+    the rest to the main one; an expert equal to the main DiT changes nothing; saved and reloaded."""
+    import copy
+
+    import torch
+
+    from kinema import flow
+
+    seen = {"main": [], "high": []}
+    model = _with_expert(pipe, 0.6)
+    hooks = [m.register_forward_pre_hook(lambda mod, args, key=key: seen[key].append(round(float(args[1].max()), 4)))
+             for key, m in (("main", model.dit), ("high", model.high_noise_dit))]
+    try:
+        a = model("a red ball bounces", seconds=0.5, seed=3)
+    finally:
+        for h in hooks:
+            h.remove()
+    ts = [round(float(t), 4) for t in flow.timesteps(4, shift=model.config.shift)[:-1]]
+    assert seen["high"] == [t for t in ts if t >= 0.6] and seen["main"] == [t for t in ts if t < 0.6]
+    assert seen["high"] and seen["main"]
+
+    # a main DiT past adaLN-Zero's zero gates (so the text reaches the output), alone and with
+    # itself as the expert: the same video; with its own null text as the expert's: another
+    rand = model.high_noise_dit
+    alone = KinemaPipeline(pipe.vae, rand, pipe.text_encoder, pipe.null_text, model.config)
+    b = alone("a red ball bounces", seconds=0.5, seed=3)
+    assert not np.array_equal(a.frames, b.frames)
+    twin = KinemaPipeline(pipe.vae, rand, pipe.text_encoder, pipe.null_text, model.config,
+                          high_noise_dit=copy.deepcopy(rand))
+    assert np.array_equal(twin("a red ball bounces", seconds=0.5, seed=3).frames, b.frames)
+    other_null = copy.deepcopy(pipe.null_text)
+    with torch.no_grad():
+        other_null.tokens.add_(1.0)
+    own = KinemaPipeline(pipe.vae, rand, pipe.text_encoder, pipe.null_text, model.config,
+                         high_noise_dit=copy.deepcopy(rand), high_noise_null_text=other_null)
+    assert not np.array_equal(own("a red ball bounces", seconds=0.5, seed=3).frames, b.frames)
+
+    model.save_pretrained(tmp_path / "m")
+    reloaded = KinemaPipeline.from_pretrained(tmp_path / "m")
+    assert reloaded.config.expert_boundary == 0.6 and reloaded.high_noise_dit is not None
+    assert np.array_equal(reloaded("a red ball bounces", seconds=0.5, seed=3).frames, a.frames)
+
+
+def test_a_high_noise_expert_is_checked_and_exported_from_a_model_on_the_same_latents(pipe, tmp_path):
+    import dataclasses
+
+    from kinema.export import export_model
+    from kinema.models.dit import DiT
+    from kinema.models.vae import VideoVAE
+
+    with pytest.raises(ValueError, match="expert_boundary"):
+        dataclasses.replace(SMALL, expert_boundary=1.5)
+    wrong = DiT(dataclasses.replace(pipe.dit.cfg, in_channels=pipe.dit.cfg.in_channels + 1))
+    with pytest.raises(ValueError, match="high-noise DiT expects"):
+        KinemaPipeline(pipe.vae, pipe.dit, pipe.text_encoder, pipe.null_text, SMALL, high_noise_dit=wrong)
+
+    pipe.save_pretrained(tmp_path / "main")
+    expert = _with_expert(pipe, 0.5)
+    KinemaPipeline(pipe.vae, expert.high_noise_dit, pipe.text_encoder, expert.high_noise_null_text,
+                   SMALL).save_pretrained(tmp_path / "expert")
+    out = KinemaPipeline.from_pretrained(export_model(tmp_path / "main", tmp_path / "moe",
+                                                      high_noise=tmp_path / "expert", sample={"expert_boundary": 0.5}))
+    assert out.config.expert_boundary == 0.5
+    for k, v in expert.high_noise_dit.state_dict().items():
+        assert torch_equal_bf16(v, out.high_noise_dit.state_dict()[k]), k
+    for k, v in pipe.dit.state_dict().items():
+        assert torch_equal_bf16(v, out.dit.state_dict()[k]), k
+    # an expert trained on another VAE's latents is refused
+    KinemaPipeline(VideoVAE(pipe.vae.cfg), expert.high_noise_dit, pipe.text_encoder, pipe.null_text,
+                   SMALL).save_pretrained(tmp_path / "foreign")
+    with pytest.raises(ValueError, match="same latent cache"):
+        export_model(tmp_path / "main", tmp_path / "bad", high_noise=tmp_path / "foreign")
+    assert not (tmp_path / "bad").exists()
+
+
+def torch_equal_bf16(a, b) -> bool:
+    import torch
+
+    return torch.equal(a.bfloat16(), b.bfloat16())
+
+
 def test_fps_size_and_still(pipe):
     v = pipe("a blue box", seconds=0.5, fps=8, width=48, height=32)
     assert v.frames.shape == (5, 32, 48, 3) and v.fps == 8

@@ -79,6 +79,7 @@ def evaluate_model(
     sampler: str | None = None,
     eta: float | None = None,
     eta_t_min: float | None = None,
+    expert_boundary: float | None = None,
     negative_prompt: str | None = None,
     clip_model: str | os.PathLike | None = None,
     progress: bool = True,
@@ -90,7 +91,7 @@ def evaluate_model(
     with num 100: the second half of 200, to check settings the first half chose); seeds: videos
     per prompt (seed 0..seeds-1). steps, guidance_scale, shift, sampler ("euler", "heun", whose steps cost two
     DiT passes each but the last, or "stochastic" with its noise eta above eta_t_min),
-    negative_prompt ("" for the null text): sampler settings (None: the model's saved
+    expert_boundary (a model with a high-noise expert: the noise level from which it is used), negative_prompt ("" for the null text): sampler settings (None: the model's saved
     defaults), so one model folder is scored at several settings.
     clip_model: a folder written by `kinema train clip`, for the video-text score and FVD of
     every row.
@@ -114,7 +115,7 @@ def evaluate_model(
     pipe = KinemaPipeline.from_pretrained(model_dir)
     # sampler settings held as the model's defaults for every call; SampleConfig checks them
     pipe.config = pipe.config.override(shift=shift, sampler=sampler, eta=eta, eta_t_min=eta_t_min,
-                                       negative_prompt=negative_prompt)
+                                       expert_boundary=expert_boundary, negative_prompt=negative_prompt)
     clip = None
     if clip_model is not None:
         from kinema.eval.clip import load_clip_model
@@ -130,6 +131,7 @@ def evaluate_model(
                            "steps": steps or cfg.num_inference_steps,
                            "guidance_scale": cfg.guidance_scale if guidance_scale is None else guidance_scale,
                            "shift": cfg.shift, **cfg.sampler_settings, "negative_prompt": cfg.negative_prompt,
+                           **({"expert_boundary": cfg.expert_boundary} if pipe.high_noise_dit is not None else {}),
                            "size": f"{width}x{height}", "fps": fps, "seconds": EVAL_SECONDS,
                            "clip_model": _model_name(clip_model)},
               "splits": {}}
