@@ -17,7 +17,7 @@ def _report(name, overall, *, prompts=None, appears=None):
                   "consistency": {"appears": appears[i] if appears else 0}}
         samples.append({"prompt": (prompts or [f"a red ball falls {i}"] * len(overall))[i], "split": "id",
                         "index": i, "seed": 0, "scores": scores})
-    return {"model": name, "settings": {}, "splits": {"id": {"samples": {"model": samples}}}}
+    return {"model": name, "settings": {"steps": 20, "seconds_taken": 5.0}, "splits": {"id": {"samples": {"model": samples}}}}
 
 
 def test_paired_difference_of_a_constant_shift_is_exact():
@@ -97,6 +97,12 @@ def test_cli_eval_compare_writes_table_and_plot(tmp_path, capsys):
     assert "| overall | 0.400 | 0.500 | +0.100 |" in out and "| appears | 2.000 | 1.000 | -1.000 |" in out
     assert (tmp_path / "cmp" / "comparison.png").stat().st_size > 0
     assert json.loads((tmp_path / "cmp" / "comparison.json").read_text())["splits"]["id"]["pairs"] == 3
+    assert "Settings that differ" not in out  # the same settings
+    b = json.loads((tmp_path / "b" / "report.json").read_text())
+    b["settings"] = {"steps": 40, "seconds_taken": 9.0, "expert_boundary": 0.9}
+    (tmp_path / "b" / "report.json").write_text(json.dumps(b))
+    assert main(["eval", "--compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    assert "Settings that differ: expert_boundary - (A), 0.9 (B); steps 20 (A), 40 (B)." in capsys.readouterr().out
     assert main(["eval", "--compare", str(tmp_path / "a"), str(tmp_path / "b"), "--where", "!falls 1"]) == 0
     assert "prompts without 'falls 1'" in capsys.readouterr().out
     assert main(["eval", "--compare", str(tmp_path / "a"), str(tmp_path / "b"), "--from-index", "1"]) == 0

@@ -138,11 +138,23 @@ def comparison_markdown(result: dict) -> str:
     lines = [f"# {result['b']} (B) vs {result['a']} (A), row {result['row']}{subset}", "",
              "Paired over the same (prompt, seed): B - A with a 95% paired bootstrap interval. "
              "An interval that excludes 0 is a difference; one that holds it is a tie at this N.", ""]
+    differ = settings_that_differ(result.get("settings") or {})
+    if differ:
+        lines += ["Settings that differ: " + "; ".join(f"{k} {a} (A), {b} (B)" for k, (a, b) in differ.items())
+                  + ".", ""]
     for s, res in result["splits"].items():
         rows = [[key, f"{d['mean_a']:.3f}", f"{d['mean_b']:.3f}", f"{d['diff']:+.3f}",
                  f"[{d['lo']:+.3f}, {d['hi']:+.3f}]", str(d["n"])] for key, d in res["scores"].items()]
         lines += [f"## {s} ({res['pairs']} pairs)", "", _table(["score", "A", "B", "B - A", "95% CI", "n"], rows), ""]
     return "\n".join(lines)
+
+
+def settings_that_differ(settings: dict) -> dict:
+    """{key: (value in A, value in B)} for each report setting the two runs differ in ("-" where
+    one has none), leaving out the wall time."""
+    a, b = settings.get("a") or {}, settings.get("b") or {}
+    return {k: (a.get(k, "-"), b.get(k, "-")) for k in sorted(set(a) | set(b))
+            if k != "seconds_taken" and a.get(k, "-") != b.get(k, "-")}
 
 
 def plot_comparison(result: dict, path: str | os.PathLike) -> Path:
