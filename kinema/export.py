@@ -100,8 +100,8 @@ def swap_decoder(pipe: Any, vae: str | os.PathLike) -> None:
 def same_latents(a: Any, b: Any) -> bool:
     """Whether VAEs a and b encode alike: equal encoder weights (compared in bf16, the shipped
     precision) and equal latent statistics."""
-    old_state, new_state = a.encoder.state_dict(), b.encoder.state_dict()
-    return (old_state.keys() == new_state.keys()
-            and all(old_state[k].shape == new_state[k].shape
-                    and torch.equal(old_state[k].bfloat16(), new_state[k].bfloat16()) for k in old_state)
+    state_a, state_b = a.encoder.state_dict(), b.encoder.state_dict()
+    return (state_a.keys() == state_b.keys()
+            and all(state_a[k].shape == state_b[k].shape
+                    and torch.equal(state_a[k].bfloat16(), state_b[k].bfloat16()) for k in state_a)
             and (a.cfg.latent_mean, a.cfg.latent_std) == (b.cfg.latent_mean, b.cfg.latent_std))

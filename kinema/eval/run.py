@@ -91,7 +91,8 @@ def evaluate_model(
     with num 100: the second half of 200, to check settings the first half chose); seeds: videos
     per prompt (seed 0..seeds-1). steps, guidance_scale, shift, sampler ("euler", "heun", whose steps cost two
     DiT passes each but the last, or "stochastic" with its noise eta above eta_t_min),
-    expert_boundary (a model with a high-noise expert: the noise level from which it is used), negative_prompt ("" for the null text): sampler settings (None: the model's saved
+    expert_boundary (a model with a high-noise expert: the noise level from which it is used),
+    negative_prompt ("" for the null text): sampler settings (None: the model's saved
     defaults), so one model folder is scored at several settings.
     clip_model: a folder written by `kinema train clip`, for the video-text score and FVD of
     every row.
