@@ -196,8 +196,7 @@ class KinemaPipeline:
             raise ValueError("high_noise_null_text without high_noise_dit; give both or neither")
         self.vae, self.dit, self.text_encoder, self.null_text = vae.eval(), dit.eval(), text_encoder, null_text.eval()
         self.high_noise_dit = None if high_noise_dit is None else high_noise_dit.eval()
-        self.high_noise_null_text = (self.null_text if high_noise_null_text is None or high_noise_dit is None
-                                     else high_noise_null_text.eval())
+        self.high_noise_null_text = self.null_text if high_noise_null_text is None else high_noise_null_text.eval()
         self.config = config
 
     # ------------------------------------------------------------------ loading and saving
@@ -227,7 +226,7 @@ class KinemaPipeline:
         if "dit_high_noise" in parts:  # optional: a high-noise expert
             high_dit = load_part(folder / parts["dit_high_noise"]["path"], DiT, DiTConfig).float()
             high_null = _load_null_text(folder, parts.get("null_text_high_noise", null_spec))
-        return cls(vae.float(), dit.float(), TextEncoder(text_cfg), null_text.float(), sample_cfg,
+        return cls(vae.float(), dit.float(), TextEncoder(text_cfg), null_text, sample_cfg,
                    high_noise_dit=high_dit, high_noise_null_text=high_null)
 
     def save_pretrained(self, path: str | Path, *, dtype: torch.dtype | None = None) -> Path:
