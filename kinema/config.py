@@ -103,6 +103,7 @@ class TrainConfig:
     timestep_shift: float = 1.0  # SD3 shift of the training (and sample) t
     logit_mean: float = 0.0  # logit-normal t (Esser et al. 2024)
     logit_std: float = 1.0
+    noise_shared: float = 0.0  # share of the noise's variance common to all latent frames (flow.frame_noise)
 
     # logging, samples, checkpoints
     log_every: int = 10
@@ -169,6 +170,8 @@ class TrainConfig:
         probs = self.condition_probs
         if min(probs.values()) < 0 or sum(probs.values()) <= 0:
             raise ValueError(f"cond_* probabilities must be >= 0 with a positive sum, got {probs}")
+        if not 0.0 <= self.noise_shared < 1.0:
+            raise ValueError(f"noise_shared must be in [0, 1) (0 = iid noise per frame), got {self.noise_shared}")
         if self.timestep_shift <= 0 or self.logit_std <= 0:
             raise ValueError("timestep_shift and logit_std must be > 0 (timestep_shift 1.0 disables the shift)")
         if self.export_dtype not in ("float32", "bfloat16"):

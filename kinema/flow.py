@@ -22,6 +22,7 @@ from torch import Tensor
 __all__ = [
     "CONDITION_MODES",
     "CONDITION_PROBS",
+    "frame_noise",
     "interpolate",
     "velocity_target",
     "sample_logit_normal",
@@ -54,6 +55,31 @@ CONDITION_PROBS: Mapping[str, float] = {
 def _per_frame(t: Tensor) -> Tensor:
     """(B, T) -> (B, 1, T, 1, 1), to broadcast over latents (B, C, T, H, W)."""
     return t[:, None, :, None, None]
+
+
+def frame_noise(
+    shape: tuple[int, ...] | torch.Size,
+    generator: torch.Generator | None = None,
+    *,
+    shared: float = 0.0,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """Gaussian noise for latents (..., T, H, W) whose frames share part of it.
+
+    eps_k = sqrt(shared) s + sqrt(1 - shared) n_k with s, n_k ~ N(0, I): every frame is N(0, I)
+    and any two frames correlate by `shared` at each position (PYoCo's mixed noise, Ge et al.
+    2023). Iid noise asks a video model to tie each frame's own noise to one object; noise
+    that frames share leaves less of it to tie. The model must be trained and sampled with the
+    same value. shared = 0 draws exactly torch.randn(shape) (so seeds keep their videos).
+    """
+    if not 0.0 <= shared < 1.0:
+        raise ValueError(f"shared must be in [0, 1) (the noise variance common to all frames; 0 = iid), got {shared}")
+    n = torch.randn(shape, generator=generator, dtype=dtype, device=device)
+    if shared == 0.0:
+        return n
+    s = torch.randn((*shape[:-3], 1, *shape[-2:]), generator=generator, dtype=dtype, device=device)
+    return shared ** 0.5 * s + (1.0 - shared) ** 0.5 * n
 
 
 def interpolate(x0: Tensor, eps: Tensor, t: Tensor) -> Tensor:
@@ -331,6 +357,7 @@ def sample_stochastic(
     eta: float = 1.0,
     t_min: float = 0.0,
     generator: torch.Generator | None = None,
+    noise_shared: float = 0.0,
     clean: Tensor | None = None,
     clean_mask: Tensor | None = None,
     callback: Callback | None = None,
@@ -346,7 +373,8 @@ def sample_stochastic(
     t_min: steps that start at t <= t_min are deterministic (Euler), so the noise only revisits
     the coarse layout decided at high t and leaves the details of low t to the ODE (Karras et
     al.'s S_tmin). Same other arguments as sample_euler; generator draws z (pass the call's,
-    so a seed gives one video). Clean frames are held as in sample_euler.
+    so a seed gives one video); noise_shared: the fresh noise's share common to all frames, the
+    model's (`frame_noise`). Clean frames are held as in sample_euler.
     """
     if not 0.0 <= eta <= 1.0:
         raise ValueError(f"eta must be in [0, 1] (0 = deterministic Euler, 1 = DDPM), got {eta}")
@@ -362,7 +390,7 @@ def sample_stochastic(
         if eta > 0 and u > 0 and t > t_min:
             c = eta * (u / t) * max(t * t - ((1 - t) * u / (1 - u)) ** 2, 0.0) ** 0.5
         if c > 0:
-            z = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+            z = frame_noise(x.shape, generator, shared=noise_shared, dtype=x.dtype, device=x.device)
             x = (1 - u) * x0_pred + (u * u - c * c) ** 0.5 * eps_pred + c * z
         else:
             x = x + (u - t) * v  # the deterministic step, written as sample_euler's

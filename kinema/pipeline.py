@@ -70,6 +70,7 @@ class SampleConfig:
     num_inference_steps: int = 20
     guidance_scale: float = 4.0
     shift: float = 1.5  # timestep shift toward noise (SD3); match the training shift
+    noise_shared: float = 0.0  # the starting noise's variance common to all frames; match the training's
     sampler: str = "euler"  # euler | heun | stochastic (ancestral, re-noises eta of each step)
     eta: float = 1.0  # the stochastic sampler's noise: 0 = Euler, 1 = DDPM's posterior
     eta_t_min: float = 0.0  # ... added only on steps that start above this t (deterministic below)
@@ -107,6 +108,8 @@ class SampleConfig:
         for name in ("eta", "eta_t_min", "expert_boundary"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if not 0.0 <= self.noise_shared < 1.0:
+            raise ValueError(f"noise_shared must be in [0, 1) (0 = iid noise per frame), got {self.noise_shared}")
         for name in ("window_frames", "context_frames"):
             n = getattr(self, name)
             if n < 1 or (n - 1) % 4:
@@ -482,12 +485,12 @@ class KinemaPipeline:
                 clean_mask = flow.condition_mask(t_lat, first=k_head, last=k_tail)[None]  # (1, t)
         # 4. timesteps and starting noise (SDEdit starts from the noised source)
         ts = flow.timesteps(req.steps, shift=cfg.shift, start=strength if x0 is not None else 1.0)
-        noise = torch.randn(shape, generator=req.generator)
+        noise = flow.frame_noise(shape, req.generator, shared=cfg.noise_shared)
         x = flow.interpolate(x0, noise, torch.full(shape[:1] + shape[2:3], float(ts[0]))) if x0 is not None else noise
         # 5. denoise with classifier-free guidance
         sampler = {"euler": flow.sample_euler, "heun": flow.sample_heun,
                    "stochastic": functools.partial(flow.sample_stochastic, eta=cfg.eta, t_min=cfg.eta_t_min,
-                                                   generator=req.generator)}[cfg.sampler]
+                                                   generator=req.generator, noise_shared=cfg.noise_shared)}[cfg.sampler]
         lat = sampler(self._velocity(req), x, ts, clean=clean, clean_mask=clean_mask, callback=self._step_callback(req))
         # 6. decode
         with self._autocast():

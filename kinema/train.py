@@ -412,7 +412,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
                     return v
                 return flow.guided_velocity(v, ema.dit(x, t, null, null_mask, fps), cfg.sample_guidance)
 
-            noise = torch.randn((B, *shape), generator=g).to(device)
+            noise = flow.frame_noise((B, *shape), g, shared=cfg.noise_shared).to(device)
             z = flow.sample_euler(velocity, noise, flow.timesteps(cfg.sample_steps, shift=cfg.timestep_shift))
             frames = to_uint8_frames(vae.decode(latents_from_dit(z.float(), vae.cfg)))
         save_contact_sheet(samples_dir / f"step{step:07d}.png", list(frames), labels=prompts, max_frames=9)
@@ -435,7 +435,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
         sizes = sorted({(w * vae.cfg.spatial_factor, h * vae.cfg.spatial_factor) for (_, _, h, w) in dataset.bucket_keys})
         C, T, h, w = held["latents"].shape[1:]
         sample_cfg = SampleConfig(
-            shift=cfg.timestep_shift, fps=float(held["fps"][0]), width=w * vae.cfg.spatial_factor,
+            shift=cfg.timestep_shift, noise_shared=cfg.noise_shared, fps=float(held["fps"][0]), width=w * vae.cfg.spatial_factor,
             height=h * vae.cfg.spatial_factor, buckets=tuple(sizes), guidance_scale=cfg.sample_guidance,
             window_frames=1 + (T - 1) * vae.cfg.temporal_factor,
             context_frames=min(SampleConfig.context_frames, 1 + max(T - 2, 0) * vae.cfg.temporal_factor),
@@ -537,7 +537,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
                 t = torch.cat([flow.sample_frame_times(1, T, g, p_independent=cfg.p_independent_t, mean=cfg.logit_mean,
                                                        std=cfg.logit_std, shift=cfg.timestep_shift) for g in gens])
                 clean = torch.cat([flow.sample_condition_mask(1, T, g, probs=cfg.condition_probs) for g in gens])
-                eps = torch.stack([torch.randn((C, T, H, W), generator=g) for g in gens])
+                eps = torch.stack([flow.frame_noise((C, T, H, W), g, shared=cfg.noise_shared) for g in gens])
                 t, clean, eps = t.masked_fill(clean, 0.0).to(device), clean.to(device), eps.to(device)
                 x_t = flow.interpolate(x0, eps, t)  # clean frames (t = 0) are exactly x0
                 text, text_mask = text_encoder.encode(list(batch["caption"]))  # cached per prompt

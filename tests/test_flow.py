@@ -224,6 +224,40 @@ def test_stochastic_sampler_t_min_keeps_the_low_t_steps_deterministic(monkeypatc
     assert len(draws) == 3  # the steps from t = 1, 5/6 and 4/6; none from 1/2 down
 
 
+def test_frame_noise_shares_a_part_across_frames_only():
+    """Each frame N(0, 1), any two frames correlated by `shared` at each position, positions and
+    channels independent; shared = 0 is torch.randn itself; one frame is plain N(0, 1)."""
+    e = flow.frame_noise((512, 4, 3, 8, 8), _gen(20), shared=0.6)  # (B, C, T, H, W)
+    assert abs(e.var().item() - 1.0) < 0.02
+    frames = e.transpose(0, 2).reshape(3, -1)  # (T, everything else)
+    corr = torch.corrcoef(frames)
+    assert torch.allclose(corr[~torch.eye(3, dtype=torch.bool)], torch.tensor(0.6), atol=0.02)
+    # the frame-to-frame difference keeps 2 (1 - shared) of the variance: the shared part cancels
+    assert abs((e[:, :, 1] - e[:, :, 0]).var().item() - 0.8) < 0.02
+    space = torch.corrcoef(torch.stack([e[:, :, :, 0, 0].flatten(), e[:, :, :, 0, 1].flatten()]))[0, 1]
+    assert abs(space.item()) < 0.03  # nothing shared across positions
+    assert torch.equal(flow.frame_noise((2, 3, 4, 5), _gen(21)), torch.randn((2, 3, 4, 5), generator=_gen(21)))
+    one = flow.frame_noise((20000, 1, 1, 1), _gen(22), shared=0.9)
+    assert abs(one.std().item() - 1.0) < 0.02
+    a, b = (flow.frame_noise((2, 4, 3, 8, 8), _gen(23), shared=0.5) for _ in range(2))
+    assert torch.equal(a, b)
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match=r"shared must be in \[0, 1\)"):
+            flow.frame_noise((2, 3, 4, 5), _gen(0), shared=bad)
+
+
+def test_stochastic_sampler_draws_its_fresh_noise_shared_across_frames():
+    """With v = 0 from x = 0 the result is the steps' fresh noise alone, scaled alike on every frame:
+    its frames correlate by noise_shared."""
+    x = torch.zeros(64, 4, 3, 8, 8)
+    field = lambda x, t: torch.zeros_like(x)  # noqa: E731
+    for shared in (0.0, 0.7):
+        out = flow.sample_stochastic(field, x, flow.timesteps(4), generator=_gen(24), noise_shared=shared)
+        corr = torch.corrcoef(out.transpose(0, 2).reshape(3, -1))
+        assert out.abs().sum() > 0
+        assert torch.allclose(corr[~torch.eye(3, dtype=torch.bool)], torch.tensor(shared), atol=0.03)
+
+
 def test_guided_velocity():
     c, u = torch.ones(3), torch.zeros(3)
     assert torch.equal(flow.guided_velocity(c, u, 1.0), c)

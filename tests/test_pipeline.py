@@ -97,6 +97,33 @@ def test_the_stochastic_sampler_is_seeded_saved_and_checked(pipe, tmp_path):
         dataclasses.replace(SMALL, sampler="ddim")
 
 
+def test_a_model_trained_on_shared_noise_starts_from_it(pipe, tmp_path, monkeypatch):
+    """SampleConfig.noise_shared (from the training run's) sets the starting noise's frame
+    correlation, is saved with the model and changes the video; 0 is the iid draw of before."""
+    import dataclasses
+
+    import torch
+
+    from kinema import flow
+
+    model = tiny_pipeline(dataclasses.replace(SMALL, noise_shared=0.8), pipe.text_encoder)
+    model.save_pretrained(tmp_path / "m")
+    assert KinemaPipeline.from_pretrained(tmp_path / "m").config.noise_shared == 0.8
+    starts, euler = [], flow.sample_euler
+    monkeypatch.setattr(flow, "sample_euler", lambda v, x, ts, **k: starts.append(x.clone()) or euler(v, x, ts, **k))
+    shared = model("a red ball bounces", seconds=2.0, seed=3)  # 33 frames: several 9-frame windows
+    n = len(starts)
+    model.config = dataclasses.replace(model.config, noise_shared=0.0)
+    iid = model("a red ball bounces", seconds=2.0, seed=3)
+    assert not np.array_equal(shared.frames, iid.frames)
+    for windows, want in ((starts[:n], 0.8), (starts[n:], 0.0)):
+        x = torch.cat(windows, dim=0)  # (windows, C, T, h, w): every window draws its own start
+        pairs = torch.stack([x[:, :, 0].flatten(), x[:, :, -1].flatten()])  # first and last latent frame
+        assert abs(torch.corrcoef(pairs)[0, 1].item() - want) < 0.1, want
+    with pytest.raises(ValueError, match="noise_shared"):
+        dataclasses.replace(SMALL, noise_shared=1.0)
+
+
 def _with_expert(base, boundary, *, dit=None, null_text=None, seed=5):
     """base's model with a high-noise expert: dit (default: a fresh random DiT of base's shape)."""
     import copy

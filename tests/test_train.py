@@ -137,6 +137,8 @@ def test_image_steps_are_drawn_per_step_and_replayable():
     assert not any(image_step(0, s, 0.0) for s in range(100)) and all(image_step(0, s, 1.0) for s in range(100))
     with pytest.raises(ValueError, match="p_image"):
         TrainConfig(kind="dit", p_image=1.5)
+    with pytest.raises(ValueError, match=r"noise_shared must be in \[0, 1\)"):
+        TrainConfig(kind="dit", noise_shared=1.0)
 
 
 # ----------------------------------------------------------------------------- training runs
@@ -206,8 +208,12 @@ def _weights(folder: Path) -> dict[str, torch.Tensor]:
 
 
 def test_resume_equals_uninterrupted(vae_export, data, tmp_path):
-    kw = dict(vae=str(vae_export), total_steps=6, checkpoint_every=0, checkpoint_minutes=0, log_every=0)
-    train(tiny("dit", data, tmp_path / "a", **kw))
+    """Also with noise shared across frames (drawn from the per-sample generators a resume replays),
+    which the exported model samples with."""
+    from kinema.pipeline import KinemaPipeline
+
+    kw = dict(vae=str(vae_export), total_steps=6, checkpoint_every=0, checkpoint_minutes=0, log_every=0, noise_shared=0.3)
+    assert KinemaPipeline.from_pretrained(train(tiny("dit", data, tmp_path / "a", **kw))).config.noise_shared == 0.3
     train(tiny("dit", data, tmp_path / "b", stop_at_step=3, **kw))
     assert json.loads((tmp_path / "b" / "checkpoint" / "state.json").read_text())["step"] == 3
     train(tiny("dit", data, tmp_path / "b", **kw), resume=True)
@@ -233,6 +239,19 @@ def test_image_steps_train_on_the_first_latent_frame(vae_export, data, tmp_path,
                checkpoint_every=0, checkpoint_minutes=0, log_every=0))
     want = [1 if image_step(0, s, 0.5) else 3 for s in range(8)]  # 9 frames -> 3 latent frames
     assert seen == want and 0 < want.count(1) < 8
+
+
+def test_dit_training_draws_its_noise_shared_across_frames(vae_export, data, tmp_path, monkeypatch):
+    """noise_shared reaches every training draw (one per clip, over its latent frames) and the samples'."""
+    from kinema import flow
+
+    draws, frame_noise = [], flow.frame_noise
+    monkeypatch.setattr(flow, "frame_noise", lambda shape, g, **k: draws.append((tuple(shape), k)) or frame_noise(shape, g, **k))
+    train(tiny("dit", data, tmp_path, vae=str(vae_export), total_steps=2, noise_shared=0.4, sample_every=2,
+               checkpoint_every=0, checkpoint_minutes=0, log_every=0))
+    clips = [d for d in draws if len(d[0]) == 4]  # (C, T, H, W) per clip; the sample sheet draws (B, C, T, H, W)
+    assert len(clips) == 2 * 2 and len(draws) == len(clips) + 1  # batch 2, 2 steps, one sample sheet
+    assert all(k == {"shared": 0.4} for _, k in draws) and all(s[1] == 3 for s, _ in clips)
 
 
 def test_vae_warm_start_grows_the_latent_channels(vae_export, data, tmp_path):
