@@ -97,9 +97,11 @@ class SampleConfig:
 
     @property
     def sampler_settings(self) -> dict:
-        """The sampler and, for the stochastic one, its noise settings (for reports)."""
+        """The sampler and, for the stochastic one, its noise settings; noise shared across frames
+        where the model has it (for reports)."""
         return {"sampler": self.sampler,
-                **({"eta": self.eta, "eta_t_min": self.eta_t_min} if self.sampler == "stochastic" else {})}
+                **({"eta": self.eta, "eta_t_min": self.eta_t_min} if self.sampler == "stochastic" else {}),
+                **({"noise_shared": self.noise_shared} if self.noise_shared else {})}
 
     def __post_init__(self):
         object.__setattr__(self, "buckets", tuple(tuple(int(v) for v in b) for b in self.buckets))

@@ -109,6 +109,7 @@ def test_a_model_trained_on_shared_noise_starts_from_it(pipe, tmp_path, monkeypa
     model = tiny_pipeline(dataclasses.replace(SMALL, noise_shared=0.8), pipe.text_encoder)
     model.save_pretrained(tmp_path / "m")
     assert KinemaPipeline.from_pretrained(tmp_path / "m").config.noise_shared == 0.8
+    assert model.config.sampler_settings["noise_shared"] == 0.8 and "noise_shared" not in SMALL.sampler_settings  # reports
     starts, euler = [], flow.sample_euler
     monkeypatch.setattr(flow, "sample_euler", lambda v, x, ts, **k: starts.append(x.clone()) or euler(v, x, ts, **k))
     shared = model("a red ball bounces", seconds=2.0, seed=3)  # 33 frames: several 9-frame windows
