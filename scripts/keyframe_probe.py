@@ -19,19 +19,10 @@ from tqdm.auto import tqdm
 
 from kinema.eval.evaluate import score_video
 from kinema.eval.report import aggregate, write_report
-from kinema.eval.run import EVAL_SECONDS, NUM_SHEET
+from kinema.eval.run import EVAL_SECONDS, report_settings, save_sample_sheets
 from kinema.pipeline import KinemaPipeline
-from kinema.video import read_video, save_contact_sheet, write_video
+from kinema.video import write_video
 from kinema.world.splits import sample_prompt
-
-
-def settings(pipe: KinemaPipeline, args: argparse.Namespace) -> dict:
-    """The report's settings, named as `kinema eval` names them, so `--compare` lists only what differs."""
-    cfg = pipe.config
-    return {"splits": args.split, "num": args.num, "from_index": 0, "seeds": 1, "steps": cfg.num_inference_steps,
-            "guidance_scale": cfg.guidance_scale, "shift": cfg.shift, **cfg.sampler_settings,
-            "negative_prompt": cfg.negative_prompt, "size": f"{cfg.width}x{cfg.height}", "fps": cfg.fps,
-            "seconds": EVAL_SECONDS, "keyframe_first": True}
 
 
 def main() -> None:
@@ -55,14 +46,10 @@ def main() -> None:
         records.append({"prompt": prompt, "split": args.split, "index": i, "seed": 0,
                         "scores": score_video(video.frames, video.fps, prompt), "video": f"videos/{name}"})
     report = {"model": f"{args.model or 'default'}, keyframe first",
-              "settings": settings(pipe, args),
+              "settings": {**report_settings(pipe, (args.split,), num=args.num, from_index=0, seeds=1, steps=None,
+                                             guidance_scale=None, clip_model=None), "keyframe_first": True},
               "splits": {args.split: {"rows": {"model": aggregate(records)}, "samples": {"model": records}}}}
-    # contact sheets of the best and worst samples, as `kinema eval` draws them
-    order = sorted(records, key=lambda r: r["scores"]["adherence"].get("overall", 0.0))
-    for tag, pick in (("worst", order[:NUM_SHEET]), ("best", order[::-1][:NUM_SHEET])):
-        save_contact_sheet(out / f"{tag}_{args.split}.png", [read_video(out / r["video"])[0] for r in pick],
-                           labels=[f"{r['scores']['adherence'].get('overall', 0.0):.2f} {r['prompt']}"[:60] for r in pick],
-                           max_frames=8)
+    save_sample_sheets(out, records, args.split, pipe.config.height)
     json_path, _ = write_report(report, out)
     print(f"wrote {json_path}", file=sys.stderr)
 

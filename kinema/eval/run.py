@@ -101,7 +101,7 @@ def evaluate_model(
 
     from kinema.eval.reconstruction import reconstruct
     from kinema.pipeline import KinemaPipeline
-    from kinema.video import save_contact_sheet, write_video
+    from kinema.video import write_video
 
     # 1. check inputs, load models
     splits = _splits(split)
@@ -128,13 +128,8 @@ def evaluate_model(
     (out / "videos").mkdir(parents=True, exist_ok=True)
 
     report = {"model": _model_name(model_dir) or "default",
-              "settings": {"splits": "+".join(splits), "num": num, "from_index": from_index, "seeds": seeds,
-                           "steps": steps or cfg.num_inference_steps,
-                           "guidance_scale": cfg.guidance_scale if guidance_scale is None else guidance_scale,
-                           "shift": cfg.shift, **cfg.sampler_settings, "negative_prompt": cfg.negative_prompt,
-                           **({"expert_boundary": cfg.expert_boundary} if pipe.high_noise_dit is not None else {}),
-                           "size": f"{width}x{height}", "fps": fps, "seconds": EVAL_SECONDS,
-                           "clip_model": _model_name(clip_model)},
+              "settings": report_settings(pipe, splits, num=num, from_index=from_index, seeds=seeds, steps=steps,
+                                          guidance_scale=guidance_scale, clip_model=clip_model),
               "splits": {}}
     t0 = time.monotonic()
     for s in splits:
@@ -176,11 +171,7 @@ def evaluate_model(
         report["splits"][s] = result
 
         # 4. contact sheets of the model's best and worst samples (by overall adherence)
-        order = sorted(range(len(records["model"])), key=lambda j: _overall(records["model"][j]))
-        for tag, pick in (("worst", order[:NUM_SHEET]), ("best", order[::-1][:NUM_SHEET])):
-            videos = [_read_frames(out / records["model"][j]["video"]) for j in pick]
-            labels = [f"{_overall(records['model'][j]):.2f} {records['model'][j]['prompt']}"[:60] for j in pick]
-            save_contact_sheet(out / f"{tag}_{s}.png", videos, labels=labels, max_frames=8, scale=max(1, 96 // height))
+        save_sample_sheets(out, records["model"], s, height)
     report["settings"]["seconds_taken"] = round(time.monotonic() - t0, 1)
 
     # 5. write
@@ -188,6 +179,30 @@ def evaluate_model(
     if progress:
         print(f"wrote {json_path} and {md_path}", file=sys.stderr)
     return report
+
+
+def report_settings(pipe, splits, *, num: int, from_index: int, seeds: int, steps: int | None,
+                    guidance_scale: float | None, clip_model: str | os.PathLike | None) -> dict:
+    """A report's settings: the run's and the pipeline's sampler settings, as `--compare` reads them."""
+    cfg = pipe.config
+    return {"splits": "+".join(splits), "num": num, "from_index": from_index, "seeds": seeds,
+            "steps": steps or cfg.num_inference_steps,
+            "guidance_scale": cfg.guidance_scale if guidance_scale is None else guidance_scale,
+            "shift": cfg.shift, **cfg.sampler_settings, "negative_prompt": cfg.negative_prompt,
+            **({"expert_boundary": cfg.expert_boundary} if pipe.high_noise_dit is not None else {}),
+            "size": f"{cfg.width}x{cfg.height}", "fps": cfg.fps, "seconds": EVAL_SECONDS,
+            "clip_model": _model_name(clip_model)}
+
+
+def save_sample_sheets(out: Path, records: list[dict], split: str, height: int) -> None:
+    """out/best_<split>.png and out/worst_<split>.png: the samples of highest and lowest overall adherence."""
+    from kinema.video import save_contact_sheet
+
+    order = sorted(range(len(records)), key=lambda j: _overall(records[j]))
+    for tag, pick in (("worst", order[:NUM_SHEET]), ("best", order[::-1][:NUM_SHEET])):
+        videos = [_read_frames(out / records[j]["video"]) for j in pick]
+        labels = [f"{_overall(records[j]):.2f} {records[j]['prompt']}"[:60] for j in pick]
+        save_contact_sheet(out / f"{tag}_{split}.png", videos, labels=labels, max_frames=8, scale=max(1, 96 // height))
 
 
 def _read_frames(path: Path) -> np.ndarray:
