@@ -265,7 +265,7 @@ def cmd_eval(args) -> None:
                    from_index=args.from_index, steps=args.steps,
                    guidance_scale=args.guidance, shift=args.shift, sampler=args.sampler, eta=args.eta,
                    eta_t_min=args.eta_t_min, expert_boundary=args.expert_boundary, negative_prompt=args.negative,
-                   clip_model=clip)
+                   refine_strength=args.refine_strength, refine_smooth=args.refine_smooth, clip_model=clip)
     print(f"report: {Path(args.out) / 'report.md'}")
 
 
@@ -273,7 +273,8 @@ def cmd_eval(args) -> None:
 
 
 def add_sampler_arguments(p: argparse.ArgumentParser) -> None:
-    """--sampler, --eta, --eta-t-min, --expert-boundary: SampleConfig fields over a model's defaults (None keeps them)."""
+    """--sampler, --eta, --eta-t-min, --expert-boundary, --refine, --refine-smooth: SampleConfig fields over a
+    model's defaults (None keeps them)."""
     p.add_argument("--sampler", choices=["euler", "heun", "stochastic"], default=None,
                    help="sampler (default: the model's); a heun step costs two DiT passes")
     p.add_argument("--eta", type=float, default=None,
@@ -283,12 +284,18 @@ def add_sampler_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--expert-boundary", type=float, default=None, metavar="T",
                    help="with a model that has a high-noise expert: the steps from noise level T up use it "
                    "(default: the model's)")
+    p.add_argument("--refine", type=float, default=None, metavar="T", dest="refine_strength",
+                   help="self-refinement: sample each window again from its first pass, low-passed along time "
+                   "and noised to level T in [0, 1] (0: one pass; costs about T more steps; default: the model's)")
+    p.add_argument("--refine-smooth", type=int, default=None, metavar="N",
+                   help="passes of the [1, 2, 1] / 4 time filter of --refine (default: the model's)")
 
 
 def apply_sampler_arguments(pipe, args: argparse.Namespace):
     """The arguments of add_sampler_arguments held as pipe's defaults for every call (SampleConfig checks them)."""
     pipe.config = pipe.config.override(sampler=args.sampler, eta=args.eta, eta_t_min=args.eta_t_min,
-                                       expert_boundary=args.expert_boundary)
+                                       expert_boundary=args.expert_boundary, refine_strength=args.refine_strength,
+                                       refine_smooth=args.refine_smooth)
     return pipe
 
 

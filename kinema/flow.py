@@ -261,6 +261,18 @@ def timesteps(num_steps: int, *, shift: float = 1.0, start: float = 1.0) -> Tens
     return (start * shift_timesteps(u, shift)).float()
 
 
+def smooth_frames(x: Tensor, passes: int = 1) -> Tensor:
+    """Low-pass latents (..., T, H, W) along time: `passes` times a [1, 2, 1] / 4 kernel over the
+    frames, the end frames replicated (so a clip constant in time is unchanged). One frame, or
+    passes = 0, returns x as it is."""
+    for _ in range(passes):
+        if x.shape[-3] < 2:
+            break
+        p = torch.cat([x[..., :1, :, :], x, x[..., -1:, :, :]], dim=-3)
+        x = 0.25 * p[..., :-2, :, :] + 0.5 * p[..., 1:-1, :, :] + 0.25 * p[..., 2:, :, :]
+    return x
+
+
 def guided_velocity(v_cond: Tensor, v_uncond: Tensor, scale: float) -> Tensor:
     """Classifier-free guidance (Ho & Salimans 2022): v_u + scale (v_c - v_u); 1 = no guidance."""
     return v_uncond + scale * (v_cond - v_uncond)

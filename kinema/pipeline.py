@@ -74,6 +74,11 @@ class SampleConfig:
     sampler: str = "euler"  # euler | heun | stochastic (ancestral, re-noises eta of each step)
     eta: float = 1.0  # the stochastic sampler's noise: 0 = Euler, 1 = DDPM's posterior
     eta_t_min: float = 0.0  # ... added only on steps that start above this t (deterministic below)
+    # self-refinement of windows drawn from noise: the first pass's latents are low-passed along
+    # time (refine_smooth passes of a [1, 2, 1] / 4 kernel over the latent frames), noised again
+    # to t = refine_strength and denoised once more; 0 = one pass. See _refine.
+    refine_strength: float = 0.0
+    refine_smooth: int = 2
     # the unconditional side of guidance when a call names no negative prompt; None: the learned
     # null text. A model sets it to steer away from what its unspecific prompts average over.
     negative_prompt: str | None = None
@@ -101,13 +106,17 @@ class SampleConfig:
         where the model has it (for reports)."""
         return {"sampler": self.sampler,
                 **({"eta": self.eta, "eta_t_min": self.eta_t_min} if self.sampler == "stochastic" else {}),
-                **({"noise_shared": self.noise_shared} if self.noise_shared else {})}
+                **({"noise_shared": self.noise_shared} if self.noise_shared else {}),
+                **({"refine_strength": self.refine_strength, "refine_smooth": self.refine_smooth}
+                   if self.refine_strength else {})}
 
     def __post_init__(self):
         object.__setattr__(self, "buckets", tuple(tuple(int(v) for v in b) for b in self.buckets))
         if self.sampler not in ("euler", "heun", "stochastic"):
             raise ValueError(f"sampler must be 'euler', 'heun' or 'stochastic', got {self.sampler!r}")
-        for name in ("eta", "eta_t_min", "expert_boundary"):
+        if self.refine_smooth < 0:
+            raise ValueError(f"refine_smooth must be >= 0 (passes of the time filter), got {self.refine_smooth}")
+        for name in ("eta", "eta_t_min", "expert_boundary", "refine_strength"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if not 0.0 <= self.noise_shared < 1.0:
@@ -290,7 +299,7 @@ class KinemaPipeline:
         first = min(n, cfg.window_frames)
         new_per_window = cfg.window_frames - cfg.context_frames
         extra = max(0, _snap_frames(n) - first)
-        req.total_steps = req.steps * (1 + math.ceil(extra / new_per_window))
+        req.total_steps = self._window_steps(req, _snap_frames(first)) + self._window_steps(req) * math.ceil(extra / new_per_window)
         # 3-6. timesteps, noise, denoise, decode: one window at a time
         frames = self._sample_window(req, _snap_frames(first))[:first]
         if n > first:
@@ -309,7 +318,8 @@ class KinemaPipeline:
         n = self._num_frames(seconds, kwargs.get("num_frames"), req.fps)
         head = fit_frames(image[None], req.width, req.height)  # (1, H, W, 3)
         first = min(_snap_frames(n), self.config.window_frames)
-        req.total_steps = req.steps * (1 + math.ceil(max(0, n - first) / (self.config.window_frames - self.config.context_frames)))
+        req.total_steps = self._window_steps(req, first) + self._window_steps(req) * math.ceil(
+            max(0, n - first) / (self.config.window_frames - self.config.context_frames))
         window = self._sample_window(req, first, head=head)
         frames = np.concatenate([head, window[1:]])
         if n > len(frames):
@@ -333,7 +343,7 @@ class KinemaPipeline:
             raise ValueError(f"seconds must be in (0, {self.config.max_seconds:g}], got {seconds}")
         n_new = max(1, int(round(seconds * req.fps)))
         per = self.config.window_frames - self.config.context_frames
-        req.total_steps = req.steps * math.ceil(n_new / per)
+        req.total_steps = self._window_steps(req) * math.ceil(n_new / per)
         if not backward:
             return Video(self._extend_frames(req, frames, n_new), req.fps)
         out = frames
@@ -359,7 +369,7 @@ class KinemaPipeline:
         a, b = self._fit_video(video_a, req, "connect"), self._fit_video(video_b, req, "connect")
         if len(a) < 5 or len(b) < 4:
             raise ValueError(f"clips of {len(a)} and {len(b)} frames are too short to connect; give at least 5 and 4")
-        req.total_steps = req.steps
+        req.total_steps = self._window_steps(req)
         middle = self._transition(req, a, b, seconds)
         return Video(np.concatenate([a, middle, b]), req.fps)
 
@@ -371,7 +381,7 @@ class KinemaPipeline:
         n_body = max(9, n - int(round(transition_seconds * req.fps)))
         if n_body > self.config.window_frames:
             raise ValueError(f"loops are at most {self.config.window_frames + transition_seconds * req.fps:.0f} frames; ask for fewer seconds")
-        req.total_steps = 2 * req.steps
+        req.total_steps = 2 * self._window_steps(req)
         body = self._sample_window(req, _snap_frames(n_body))[:n_body]
         middle = self._transition(req, body, body, max(n - n_body, 4) / req.fps)
         return Video(np.concatenate([body, middle]), req.fps)
@@ -494,10 +504,41 @@ class KinemaPipeline:
                    "stochastic": functools.partial(flow.sample_stochastic, eta=cfg.eta, t_min=cfg.eta_t_min,
                                                    generator=req.generator, noise_shared=cfg.noise_shared)}[cfg.sampler]
         lat = sampler(self._velocity(req), x, ts, clean=clean, clean_mask=clean_mask, callback=self._step_callback(req))
+        if x0 is None and self._refine_steps(req, num_frames):
+            lat = self._refine(req, sampler, lat, clean, clean_mask)
         # 6. decode
         with self._autocast():
             video = self.vae.decode(latents_from_dit(lat, vae_cfg), chunk_frames=4)
         return to_uint8_frames(video)[0]
+
+    def _refine(self, req: _Request, sampler, lat: torch.Tensor, clean, clean_mask) -> torch.Tensor:
+        """Self-refinement: the first pass's latents, low-passed along time, noised again to t =
+        refine_strength and denoised once more (SDEdit of the model's own draft, Meng et al. 2022).
+
+        This model's flicker is born at the top of the noise range, where each frame's own noise
+        becomes its own objects, yet from a tenth of a steady clip at t = 0.9 it keeps the clip
+        steady (MODEL_CARD, "Where the flicker begins"). The time filter fades what the draft shows
+        in one latent frame only and keeps what stays, so the second pass starts from a steadier
+        layout than noise gives it. FreeInit (Wu et al. 2023) re-samples from a draft's low
+        frequencies in the same spirit. Given (clean) frames stay clean: the sampler re-imposes them.
+        """
+        cfg = self.config
+        draft = flow.smooth_frames(lat, cfg.refine_smooth)
+        ts = flow.timesteps(self._refine_steps(req, 2), shift=cfg.shift, start=cfg.refine_strength)
+        noise = flow.frame_noise(lat.shape, req.generator, shared=cfg.noise_shared)
+        x = flow.interpolate(draft, noise, torch.full(lat.shape[:1] + lat.shape[2:3], float(ts[0])))
+        return sampler(self._velocity(req), x, ts, clean=clean, clean_mask=clean_mask, callback=self._step_callback(req))
+
+    def _refine_steps(self, req: _Request, num_frames: int) -> int:
+        """Steps of the refinement pass of a window of num_frames drawn from noise (0: none; a
+        still has no time to filter)."""
+        strength = self.config.refine_strength
+        return max(1, round(req.steps * strength)) if strength > 0 and num_frames > 1 else 0
+
+    def _window_steps(self, req: _Request, num_frames: int | None = None) -> int:
+        """Denoising steps of a window drawn from noise (for the progress total)."""
+        n = self.config.window_frames if num_frames is None else num_frames
+        return req.steps + self._refine_steps(req, n)
 
     def _velocity(self, req: _Request) -> flow.VelocityFn:
         """v(x, t) with classifier-free guidance, both branches in one batch. With a high-noise

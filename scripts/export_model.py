@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     add_sampler_arguments(p)
     a = p.parse_args(argv)
     sample = dict(guidance_scale=a.guidance, sampler=a.sampler, eta=a.eta, eta_t_min=a.eta_t_min,
-                  expert_boundary=a.expert_boundary)
+                  expert_boundary=a.expert_boundary, refine_strength=a.refine_strength, refine_smooth=a.refine_smooth)
     if (Path(a.run_dir) / "model_index.json").is_file():
         if a.weights is not None:
             p.error(f"{a.run_dir} is a model folder, not a run: it has no raw or EMA weights to pick")

@@ -262,3 +262,20 @@ def test_guided_velocity():
     c, u = torch.ones(3), torch.zeros(3)
     assert torch.equal(flow.guided_velocity(c, u, 1.0), c)
     assert torch.equal(flow.guided_velocity(c, u, 5.0), 5 * c)
+
+
+def test_smooth_frames_is_a_121_filter_along_time_only():
+    """An impulse in one frame spreads [1, 2, 1] / 4 to its neighbours, each pass; a clip constant
+    in time is unchanged (ends replicated); height and width are never mixed; one frame passes."""
+    x = torch.zeros(1, 2, 5, 3, 4)
+    x[:, :, 2, 1, 1] = 4.0
+    once = flow.smooth_frames(x, 1)
+    assert torch.equal(once[0, 0, :, 1, 1], torch.tensor([0.0, 1.0, 2.0, 1.0, 0.0]))
+    assert once[..., 0, :].abs().sum() == 0 and once[..., :, 0].abs().sum() == 0  # no spatial leak
+    twice = flow.smooth_frames(x, 2)
+    assert torch.allclose(twice[0, 1, :, 1, 1], torch.tensor([0.25, 1.0, 1.5, 1.0, 0.25]))
+    assert torch.allclose(twice.sum(2), x.sum(2))  # the filter keeps the mean over time
+    ramp_still = torch.randn(2, 1, 3, 3).expand(2, 6, 3, 3)  # (C, T, H, W): the same frame 6 times
+    assert torch.allclose(flow.smooth_frames(ramp_still, 3), ramp_still)
+    one = torch.randn(1, 4, 1, 2, 2)
+    assert torch.equal(flow.smooth_frames(one, 2), one) and torch.equal(flow.smooth_frames(x, 0), x)

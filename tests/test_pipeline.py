@@ -125,6 +125,61 @@ def test_a_model_trained_on_shared_noise_starts_from_it(pipe, tmp_path, monkeypa
         dataclasses.replace(SMALL, noise_shared=1.0)
 
 
+def test_refinement_resamples_the_time_filtered_draft_and_counts_its_steps(pipe, tmp_path, monkeypatch):
+    """refine_strength > 0: each window drawn from noise is sampled twice, the second time from
+    its first pass low-passed along time and noised to t = refine_strength, with round(steps *
+    strength) steps; stills and edits are sampled once; progress counts every step; saved with
+    the model, seeded, and checked."""
+    import dataclasses
+
+    import torch
+
+    from kinema import flow
+
+    cfg = dataclasses.replace(SMALL, num_inference_steps=4, refine_strength=0.75, refine_smooth=2)
+    model = tiny_pipeline(cfg, pipe.text_encoder)
+    model.save_pretrained(tmp_path / "m")
+    assert KinemaPipeline.from_pretrained(tmp_path / "m").config.refine_strength == 0.75
+    assert model.config.sampler_settings["refine_strength"] == 0.75 and "refine_strength" not in SMALL.sampler_settings
+    calls, euler = [], flow.sample_euler
+
+    def recording(v, x, ts, **k):
+        out = euler(v, x, ts, **k)
+        calls.append((x.clone(), ts.clone(), out.clone()))
+        return out
+
+    monkeypatch.setattr(flow, "sample_euler", recording)
+    draws = []
+    noise = flow.frame_noise
+    monkeypatch.setattr(flow, "frame_noise", lambda *a, **k: draws.append(noise(*a, **k)) or draws[-1])
+    a = model("a red ball bounces", seconds=0.5, seed=3)
+    assert len(calls) == 2
+    (x1, ts1, lat1), (x2, ts2, _) = calls
+    assert float(ts1[0]) == 1.0 and len(ts1) == 5
+    assert float(ts2[0]) == 0.75 and len(ts2) == 4  # round(4 * 0.75) steps from t = 0.75
+    want = flow.interpolate(flow.smooth_frames(lat1, 2), draws[1], torch.full((1, x2.shape[2]), 0.75))
+    assert torch.allclose(x2, want)
+    assert np.array_equal(model("a red ball bounces", seconds=0.5, seed=3).frames, a.frames)  # seeded
+    model.config = dataclasses.replace(cfg, refine_strength=0.0)
+    assert not np.array_equal(model("a red ball bounces", seconds=0.5, seed=3).frames, a.frames)
+    model.config = cfg
+    calls.clear()
+    model("a red ball", num_frames=1, seed=0)  # a still: nothing to filter along time
+    model.edit(a, "a blue ball bounces", strength=0.5)  # starts from the source, not from noise
+    assert len(calls) == 2 and float(calls[1][1][0]) == 0.5
+    for run in (lambda cb: model("a red ball bounces", seconds=1.5, seed=0, callback=cb),  # 3 windows
+                lambda cb: model.animate(a.frames[0], "a red ball", seconds=1.0, callback=cb),
+                lambda cb: model.extend(a, "a red ball", seconds=0.5, backward=True, callback=cb),
+                lambda cb: model.connect(a, a, "a red ball", callback=cb),
+                lambda cb: model.loop("a red ball", seconds=1.0, callback=cb)):
+        seen = []
+        run(lambda i, total: seen.append((i, total)))
+        assert seen[-1][0] == seen[-1][1] == seen[0][1] == len(seen)  # the total is known from the start
+    for bad in ({"refine_strength": 1.5}, {"refine_smooth": -1}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            dataclasses.replace(SMALL, **bad)
+
+
 def _with_expert(base, boundary, *, dit=None, null_text=None, seed=5):
     """base's model with a high-noise expert: dit (default: a fresh random DiT of base's shape)."""
     import copy

@@ -81,6 +81,8 @@ def evaluate_model(
     eta_t_min: float | None = None,
     expert_boundary: float | None = None,
     negative_prompt: str | None = None,
+    refine_strength: float | None = None,
+    refine_smooth: int | None = None,
     clip_model: str | os.PathLike | None = None,
     progress: bool = True,
 ) -> dict:
@@ -92,8 +94,9 @@ def evaluate_model(
     per prompt (seed 0..seeds-1). steps, guidance_scale, shift, sampler ("euler", "heun", whose steps cost two
     DiT passes each but the last, or "stochastic" with its noise eta above eta_t_min),
     expert_boundary (a model with a high-noise expert: the noise level from which it is used),
-    negative_prompt ("" for the null text): sampler settings (None: the model's saved
-    defaults), so one model folder is scored at several settings.
+    negative_prompt ("" for the null text), refine_strength and refine_smooth (self-refinement,
+    SampleConfig): sampler settings (None: the model's saved defaults), so one model folder is
+    scored at several settings.
     clip_model: a folder written by `kinema train clip`, for the video-text score and FVD of
     every row.
     """
@@ -116,7 +119,8 @@ def evaluate_model(
     pipe = KinemaPipeline.from_pretrained(model_dir)
     # sampler settings held as the model's defaults for every call; SampleConfig checks them
     pipe.config = pipe.config.override(shift=shift, sampler=sampler, eta=eta, eta_t_min=eta_t_min,
-                                       expert_boundary=expert_boundary, negative_prompt=negative_prompt)
+                                       expert_boundary=expert_boundary, negative_prompt=negative_prompt,
+                                       refine_strength=refine_strength, refine_smooth=refine_smooth)
     clip = None
     if clip_model is not None:
         from kinema.eval.clip import load_clip_model
