@@ -175,7 +175,11 @@ def plot_comparison(result: dict, path: str | os.PathLike) -> Path:
         ax.set_yticks(y, names)
         ax.set_xlabel("B - A (adherence)")
         ax.set_title(f"{s}: {result['splits'][s]['pairs']} pairs")
-    fig.suptitle(f"B: {result['b']}  vs  A: {result['a']}", fontsize=9)
+    differ = settings_that_differ(result.get("settings") or {})
+    title = f"B: {result['b']}  vs  A: {result['a']}"
+    if differ:  # two runs of one model differ only here
+        title += "\n" + "; ".join(f"{k} {b} (B), {a} (A)" for k, (a, b) in differ.items())
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return save_figure(fig, path)
 
