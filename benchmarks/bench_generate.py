@@ -1,6 +1,7 @@
 """Wall time and memory of text-to-video generation, model load included.
 
 Run: python benchmarks/bench_generate.py [--model DIR | --random] [--seconds 2 10 60] [--steps N] [--threads T]
+                                          [--refine T] [--sampler S] ...  (sampler settings over the model's)
 
 Each length runs in a fresh process so its peak RSS is its own. Without --model, the shipped
 default model; --random builds a randomly initialised model of the default architecture
@@ -47,6 +48,9 @@ def child(args: argparse.Namespace) -> None:
         dit = DiT(dataclasses.replace(load_config("default-dit").model_cfg(), in_channels=vae.cfg.latent_channels,
                                       text_dim=te.dim))
         pipe = KinemaPipeline(vae, dit, te, NullText(te.dim), SampleConfig())
+    from kinema.cli import apply_sampler_arguments
+
+    apply_sampler_arguments(pipe, args)
     t_load = time.perf_counter() - t0
 
     # time the VAE decode separately by wrapping it
@@ -82,6 +86,9 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    from kinema.cli import add_sampler_arguments, sampler_argv
+
+    add_sampler_arguments(p)
     args = p.parse_args()
     if args.child:
         args.seconds = args.seconds[0]
@@ -96,6 +103,7 @@ def main() -> None:
             cmd += ["--random"]
         if args.steps:
             cmd += ["--steps", str(args.steps)]
+        cmd += sampler_argv(args)
         out = subprocess.run(cmd, capture_output=True, text=True)
         if out.returncode:
             sys.exit(out.stderr)

@@ -272,6 +272,11 @@ def cmd_eval(args) -> None:
 # ---------------------------------------------------------------- parser
 
 
+# SampleConfig field -> its flag, for every option of add_sampler_arguments
+SAMPLER_FLAGS = {"sampler": "--sampler", "eta": "--eta", "eta_t_min": "--eta-t-min",
+                 "expert_boundary": "--expert-boundary", "refine_strength": "--refine", "refine_smooth": "--refine-smooth"}
+
+
 def add_sampler_arguments(p: argparse.ArgumentParser) -> None:
     """--sampler, --eta, --eta-t-min, --expert-boundary, --refine, --refine-smooth: SampleConfig fields over a
     model's defaults (None keeps them)."""
@@ -293,10 +298,14 @@ def add_sampler_arguments(p: argparse.ArgumentParser) -> None:
 
 def apply_sampler_arguments(pipe, args: argparse.Namespace):
     """The arguments of add_sampler_arguments held as pipe's defaults for every call (SampleConfig checks them)."""
-    pipe.config = pipe.config.override(sampler=args.sampler, eta=args.eta, eta_t_min=args.eta_t_min,
-                                       expert_boundary=args.expert_boundary, refine_strength=args.refine_strength,
-                                       refine_smooth=args.refine_smooth)
+    pipe.config = pipe.config.override(**{field: getattr(args, field) for field in SAMPLER_FLAGS})
     return pipe
+
+
+def sampler_argv(args: argparse.Namespace) -> list[str]:
+    """The flags that give another command the sampler settings of args (those given)."""
+    return [x for field, flag in SAMPLER_FLAGS.items() if getattr(args, field) is not None
+            for x in (flag, str(getattr(args, field)))]
 
 
 def build_parser() -> argparse.ArgumentParser:

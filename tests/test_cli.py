@@ -1,5 +1,6 @@
 """The `kinema` command end to end: real files written and decoded back; bad input exits 2."""
 
+import argparse
 import json
 
 import numpy as np
@@ -63,6 +64,19 @@ def test_generate_takes_the_sampler(model_dir, tmp_path):
     noisy = frames("s1.mp4", "--sampler", "stochastic", "--eta", "1")
     assert not np.array_equal(noisy, euler)
     assert np.array_equal(frames("s1b.mp4", "--sampler", "stochastic", "--eta", "1"), noisy)
+    refined = frames("r.mp4", "--refine", "0.5", "--refine-smooth", "1")  # a second pass: another video
+    assert refined.shape == euler.shape and not np.array_equal(refined, euler)
+
+
+def test_sampler_flags_pass_on_to_another_command():
+    """sampler_argv(args) gives back the flags that were given (benchmarks hand them to child processes)."""
+    from kinema.cli import add_sampler_arguments, sampler_argv
+
+    p = argparse.ArgumentParser()
+    add_sampler_arguments(p)
+    argv = ["--sampler", "stochastic", "--eta", "0.5", "--refine", "0.9", "--refine-smooth", "3"]
+    args = p.parse_args(argv)
+    assert p.parse_args(sampler_argv(args)) == args and sampler_argv(p.parse_args([])) == []
 
 
 def test_modes_from_the_command_line(model_dir, tmp_path):
@@ -86,6 +100,7 @@ def test_modes_from_the_command_line(model_dir, tmp_path):
     (["generate", "a ball", "-o", "{tmp}/x.mp4", "--model", "{tmp}/nomodel"], "does not exist"),
     (["generate", "a ball", "-o", "{tmp}/x.mp4", "--sampler", "stochastic", "--eta", "2"], "eta"),
     (["generate", "a ball", "-o", "{tmp}/x.mp4", "--expert-boundary", "1.2"], "expert_boundary"),
+    (["generate", "a ball", "-o", "{tmp}/x.mp4", "--refine", "-0.1"], "refine_strength"),
     (["edit", "{tmp}/nothing.mp4", "a ball", "-o", "{tmp}/x.mp4"], "nothing.mp4"),
     (["edit", "{tmp}/clip.mp4", "a ball", "-o", "{tmp}/x.mp4", "--strength", "2"], "strength"),
     (["animate", "{tmp}/broken.png", "a ball", "-o", "{tmp}/x.mp4"], "broken.png"),
