@@ -521,10 +521,13 @@ class KinemaPipeline:
         becomes its own objects, yet from a tenth of a steady clip at t = 0.9 it keeps the clip
         steady (MODEL_CARD, "Where the flicker begins"). The time filter fades what the draft shows
         in one latent frame only and keeps what stays, so the second pass starts from a steadier
-        layout than noise gives it. FreeInit (Wu et al. 2023) re-samples from a draft's low
-        frequencies in the same spirit. Given (clean) frames stay clean: the sampler re-imposes them.
-        Off by default: on the shipped model it steadies clips at equal adherence on `id` prompts
-        but loses object count on held-out combinations (MODEL_CARD, "Self-refinement").
+        layout than noise gives it. With refine_smooth = 0 it is one restart of Restart sampling
+        (Xu et al. 2023: noise added back to a higher t, the ODE solved again, which contracts the
+        errors the first solve accumulated); FreeInit (Wu et al. 2023) re-samples from a draft's
+        low frequencies in the same spirit. Given (clean) frames stay clean: the sampler re-imposes them.
+        Off by default: on the shipped model it steadies clips (a quarter fewer vanishing objects)
+        and ties on `id` adherence, but loses object count on held-out combinations, and without
+        the filter shape on `id` (MODEL_CARD, "Self-refinement").
         """
         cfg = self.config
         draft = flow.smooth_frames(lat, cfg.refine_smooth)
