@@ -263,9 +263,8 @@ def cmd_eval(args) -> None:
     clip = args.clip if args.clip is not None else (str(DEFAULT_CLIP_DIR) if DEFAULT_CLIP_DIR.is_dir() else None)
     evaluate_model(args.model, args.out, split=args.split, num=args.num, seeds=args.seeds,
                    from_index=args.from_index, steps=args.steps,
-                   guidance_scale=args.guidance, shift=args.shift, sampler=args.sampler, eta=args.eta,
-                   eta_t_min=args.eta_t_min, expert_boundary=args.expert_boundary, negative_prompt=args.negative,
-                   refine_strength=args.refine_strength, refine_smooth=args.refine_smooth, clip_model=clip)
+                   guidance_scale=args.guidance, shift=args.shift, negative_prompt=args.negative,
+                   clip_model=clip, **sampler_settings(args))
     print(f"report: {Path(args.out) / 'report.md'}")
 
 
@@ -298,8 +297,13 @@ def add_sampler_arguments(p: argparse.ArgumentParser) -> None:
 
 def apply_sampler_arguments(pipe, args: argparse.Namespace):
     """The arguments of add_sampler_arguments held as pipe's defaults for every call (SampleConfig checks them)."""
-    pipe.config = pipe.config.override(**{field: getattr(args, field) for field in SAMPLER_FLAGS})
+    pipe.config = pipe.config.override(**sampler_settings(args))
     return pipe
+
+
+def sampler_settings(args: argparse.Namespace) -> dict:
+    """{SampleConfig field: value} of add_sampler_arguments' options (None where not given)."""
+    return {field: getattr(args, field) for field in SAMPLER_FLAGS}
 
 
 def sampler_argv(args: argparse.Namespace) -> list[str]:

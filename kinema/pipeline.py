@@ -504,16 +504,18 @@ class KinemaPipeline:
         sampler = {"euler": flow.sample_euler, "heun": flow.sample_heun,
                    "stochastic": functools.partial(flow.sample_stochastic, eta=cfg.eta, t_min=cfg.eta_t_min,
                                                    generator=req.generator, noise_shared=cfg.noise_shared)}[cfg.sampler]
-        lat = sampler(self._velocity(req), x, ts, clean=clean, clean_mask=clean_mask, callback=self._step_callback(req))
+        solve = functools.partial(sampler, self._velocity(req), clean=clean, clean_mask=clean_mask,
+                                  callback=self._step_callback(req))
+        lat = solve(x, ts)
         refine_steps = self._refine_steps(req, num_frames) if x0 is None else 0
         if refine_steps:
-            lat = self._refine(req, sampler, lat, refine_steps, clean, clean_mask)
+            lat = self._refine(req, solve, lat, refine_steps)
         # 6. decode
         with self._autocast():
             video = self.vae.decode(latents_from_dit(lat, vae_cfg), chunk_frames=4)
         return to_uint8_frames(video)[0]
 
-    def _refine(self, req: _Request, sampler, lat: torch.Tensor, steps: int, clean, clean_mask) -> torch.Tensor:
+    def _refine(self, req: _Request, solve: Callable, lat: torch.Tensor, steps: int) -> torch.Tensor:
         """Self-refinement: the first pass's latents, low-passed along time, noised again to t =
         refine_strength and denoised once more (SDEdit of the model's own draft, Meng et al. 2022).
 
@@ -524,7 +526,8 @@ class KinemaPipeline:
         layout than noise gives it. With refine_smooth = 0 it is one restart of Restart sampling
         (Xu et al. 2023: noise added back to a higher t, the ODE solved again, which contracts the
         errors the first solve accumulated); FreeInit (Wu et al. 2023) re-samples from a draft's
-        low frequencies in the same spirit. Given (clean) frames stay clean: the sampler re-imposes them.
+        low frequencies in the same spirit. solve(x, ts): the window's sampler with its guidance and
+        given (clean) frames, which it re-imposes, so they stay clean.
         Off by default: on the shipped model it steadies clips (a quarter fewer vanishing objects)
         and ties on `id` adherence, but loses object count on held-out combinations, and without
         the filter shape on `id` (MODEL_CARD, "Self-refinement").
@@ -534,7 +537,7 @@ class KinemaPipeline:
         ts = flow.timesteps(steps, shift=cfg.shift, start=cfg.refine_strength)
         noise = flow.frame_noise(lat.shape, req.generator, shared=cfg.noise_shared)
         x = flow.interpolate(draft, noise, torch.full(lat.shape[:1] + lat.shape[2:3], float(ts[0])))
-        return sampler(self._velocity(req), x, ts, clean=clean, clean_mask=clean_mask, callback=self._step_callback(req))
+        return solve(x, ts)
 
     def _refine_steps(self, req: _Request, num_frames: int) -> int:
         """Steps of the refinement pass of a window of num_frames drawn from noise (0: none; a

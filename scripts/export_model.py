@@ -16,7 +16,7 @@ import argparse
 
 from pathlib import Path
 
-from kinema.cli import add_sampler_arguments
+from kinema.cli import add_sampler_arguments, sampler_settings
 from kinema.export import export_dit_run, export_model
 
 
@@ -33,8 +33,7 @@ def main(argv: list[str] | None = None) -> None:
                    help="add this model folder's DiT (trained on the same latents) as the high-noise expert")
     add_sampler_arguments(p)
     a = p.parse_args(argv)
-    sample = dict(guidance_scale=a.guidance, sampler=a.sampler, eta=a.eta, eta_t_min=a.eta_t_min,
-                  expert_boundary=a.expert_boundary, refine_strength=a.refine_strength, refine_smooth=a.refine_smooth)
+    sample = dict(guidance_scale=a.guidance, **sampler_settings(a))
     if (Path(a.run_dir) / "model_index.json").is_file():
         if a.weights is not None:
             p.error(f"{a.run_dir} is a model folder, not a run: it has no raw or EMA weights to pick")
