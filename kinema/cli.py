@@ -273,12 +273,13 @@ def cmd_eval(args) -> None:
 
 # SampleConfig field -> its flag, for every option of add_sampler_arguments
 SAMPLER_FLAGS = {"sampler": "--sampler", "eta": "--eta", "eta_t_min": "--eta-t-min",
-                 "expert_boundary": "--expert-boundary", "refine_strength": "--refine", "refine_smooth": "--refine-smooth"}
+                 "expert_boundary": "--expert-boundary", "refine_strength": "--refine", "refine_smooth": "--refine-smooth",
+                 "guidance_t_min": "--guidance-min-t", "guidance_t_max": "--guidance-max-t",
+                 "guidance_rule": "--guidance-rule"}
 
 
 def add_sampler_arguments(p: argparse.ArgumentParser) -> None:
-    """--sampler, --eta, --eta-t-min, --expert-boundary, --refine, --refine-smooth: SampleConfig fields over a
-    model's defaults (None keeps them)."""
+    """The sampler's flags (SAMPLER_FLAGS): SampleConfig fields over a model's defaults (None keeps them)."""
     p.add_argument("--sampler", choices=["euler", "heun", "stochastic"], default=None,
                    help="sampler (default: the model's); a heun step costs two DiT passes")
     p.add_argument("--eta", type=float, default=None,
@@ -293,6 +294,13 @@ def add_sampler_arguments(p: argparse.ArgumentParser) -> None:
                    "and noised to level T in [0, 1] (0: one pass; costs about T more steps; default: the model's)")
     p.add_argument("--refine-smooth", type=int, default=None, metavar="N",
                    help="passes of the [1, 2, 1] / 4 time filter of --refine (default: the model's)")
+    p.add_argument("--guidance-min-t", type=float, default=None, metavar="T", dest="guidance_t_min",
+                   help="guidance only on steps at noise level >= T; below, the prompt's velocity alone "
+                   "(one DiT pass; default: the model's)")
+    p.add_argument("--guidance-max-t", type=float, default=None, metavar="T", dest="guidance_t_max",
+                   help="guidance only on steps at noise level <= T (default: the model's)")
+    p.add_argument("--guidance-rule", choices=["cfg", "zero_star"], default=None,
+                   help="cfg: v_u + g (v_c - v_u); zero_star: CFG-Zero*'s rescaled v_u (default: the model's)")
 
 
 def apply_sampler_arguments(pipe, args: argparse.Namespace):

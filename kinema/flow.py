@@ -273,8 +273,17 @@ def smooth_frames(x: Tensor, passes: int = 1) -> Tensor:
     return x
 
 
-def guided_velocity(v_cond: Tensor, v_uncond: Tensor, scale: float) -> Tensor:
-    """Classifier-free guidance (Ho & Salimans 2022): v_u + scale (v_c - v_u); 1 = no guidance."""
+def guided_velocity(v_cond: Tensor, v_uncond: Tensor, scale: float, *, zero_star: bool = False) -> Tensor:
+    """Classifier-free guidance (Ho & Salimans 2022): v_u + scale (v_c - v_u); 1 = no guidance.
+
+    zero_star: CFG-Zero* (Fan et al. 2025): the unconditional velocity is first scaled by
+    s = <v_c, v_u> / |v_u|^2 per sample (the least-squares fit of v_c by v_u), so guidance
+    extrapolates from s v_u, the part of v_u that agrees with v_c: s v_u + scale (v_c - s v_u).
+    """
+    if zero_star:
+        dims = tuple(range(1, v_cond.ndim))
+        s = (v_cond * v_uncond).sum(dims, keepdim=True) / (v_uncond.square().sum(dims, keepdim=True) + 1e-8)
+        v_uncond = s * v_uncond
     return v_uncond + scale * (v_cond - v_uncond)
 
 

@@ -79,6 +79,13 @@ class SampleConfig:
     # to t = refine_strength and denoised once more; 0 = one pass. See _refine.
     refine_strength: float = 0.0
     refine_smooth: int = 2
+    # classifier-free guidance only on steps whose noise level t lies in [guidance_t_min,
+    # guidance_t_max]; the others take the conditional velocity alone, one DiT pass (Kynkaanniemi
+    # et al. 2024, "Applying guidance in a limited interval"). guidance_rule "zero_star": CFG-Zero*
+    # (flow.guided_velocity).
+    guidance_t_min: float = 0.0
+    guidance_t_max: float = 1.0
+    guidance_rule: str = "cfg"
     # the unconditional side of guidance when a call names no negative prompt; None: the learned
     # null text. A model sets it to steer away from what its unspecific prompts average over.
     negative_prompt: str | None = None
@@ -107,6 +114,9 @@ class SampleConfig:
         return {"sampler": self.sampler,
                 **({"eta": self.eta, "eta_t_min": self.eta_t_min} if self.sampler == "stochastic" else {}),
                 **({"noise_shared": self.noise_shared} if self.noise_shared else {}),
+                **({"guidance_t_min": self.guidance_t_min, "guidance_t_max": self.guidance_t_max}
+                   if (self.guidance_t_min, self.guidance_t_max) != (0.0, 1.0) else {}),
+                **({"guidance_rule": self.guidance_rule} if self.guidance_rule != "cfg" else {}),
                 **({"refine_strength": self.refine_strength, "refine_smooth": self.refine_smooth}
                    if self.refine_strength else {})}
 
@@ -114,9 +124,14 @@ class SampleConfig:
         object.__setattr__(self, "buckets", tuple(tuple(int(v) for v in b) for b in self.buckets))
         if self.sampler not in ("euler", "heun", "stochastic"):
             raise ValueError(f"sampler must be 'euler', 'heun' or 'stochastic', got {self.sampler!r}")
+        if self.guidance_rule not in ("cfg", "zero_star"):
+            raise ValueError(f"guidance_rule must be 'cfg' or 'zero_star', got {self.guidance_rule!r}")
+        if self.guidance_t_min > self.guidance_t_max:
+            raise ValueError(f"guidance_t_min ({self.guidance_t_min}) must not exceed guidance_t_max "
+                             f"({self.guidance_t_max})")
         if self.refine_smooth < 0:
             raise ValueError(f"refine_smooth must be >= 0 (passes of the time filter), got {self.refine_smooth}")
-        for name in ("eta", "eta_t_min", "expert_boundary", "refine_strength"):
+        for name in ("eta", "eta_t_min", "expert_boundary", "refine_strength", "guidance_t_min", "guidance_t_max"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if not 0.0 <= self.noise_shared < 1.0:
@@ -560,14 +575,17 @@ class KinemaPipeline:
         if self.high_noise_dit is not None:
             high = (self.high_noise_dit, *self._guidance_text(req, self.high_noise_null_text))
 
+        cfg = self.config
+
         def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            dit, text, mask = high if float(t.max()) >= self.config.expert_boundary else main
-            if req.guidance == 1.0:
+            level = float(t.max())  # the step's noise level (given frames sit at 0)
+            dit, text, mask = high if level >= cfg.expert_boundary else main
+            if req.guidance == 1.0 or not cfg.guidance_t_min <= level <= cfg.guidance_t_max:
                 with self._autocast():
                     return dit(x, t, text[:1], mask[:1], fps[:1]).float()
             with self._autocast():
                 v = dit(torch.cat([x, x]), torch.cat([t, t]), text, mask, fps).float()
-            return flow.guided_velocity(v[:1], v[1:], req.guidance)
+            return flow.guided_velocity(v[:1], v[1:], req.guidance, zero_star=cfg.guidance_rule == "zero_star")
 
         return velocity
 

@@ -130,6 +130,12 @@ def test_evaluate_model_samples_with_the_given_guidance_shift_and_sampler(tmp_pa
                                   read_video(tmp_path / "want.mp4")[0])
     with pytest.raises(ValueError, match="eta"):
         evaluate_model(folder, tmp_path / "bad", num=1, sampler="stochastic", eta=2.0, progress=False)
+    with pytest.raises(ValueError, match="unknown sampler settings.*guidance_t_max"):
+        evaluate_model(folder, tmp_path / "bad", num=1, guidance_window=0.5, progress=False)
+    report = evaluate_model(folder, tmp_path / "gi", num=1, guidance_t_max=0.5, guidance_rule="zero_star",
+                            progress=False)
+    assert {k: report["settings"][k] for k in ("guidance_t_min", "guidance_t_max", "guidance_rule")} == \
+        {"guidance_t_min": 0.0, "guidance_t_max": 0.5, "guidance_rule": "zero_star"}
     # from_index: prompts from that index on (a held-out half), scored and named by their index
     report = evaluate_model(folder, tmp_path / "later", num=1, from_index=3, progress=False)
     (rec,) = report["splits"]["id"]["samples"]["model"]

@@ -264,6 +264,17 @@ def test_guided_velocity():
     assert torch.equal(flow.guided_velocity(c, u, 5.0), 5 * c)
 
 
+def test_cfg_zero_star_rescales_the_unconditional_velocity_per_sample():
+    """s = <v_c, v_u> / |v_u|^2 per sample: v_u = 2 v_c gives s = 1/2, so s v_u = v_c and guidance
+    at any scale returns v_c; v_u orthogonal to v_c gives s = 0, so scale x v_c; plain CFG differs."""
+    c = torch.tensor([[1.0, 2.0, 0.0], [0.0, 0.0, 3.0]])
+    u = torch.tensor([[2.0, 4.0, 0.0], [1.0, 0.0, 0.0]])
+    out = flow.guided_velocity(c, u, 4.0, zero_star=True)
+    assert torch.allclose(out[0], c[0]) and torch.allclose(out[1], 4.0 * c[1])
+    assert not torch.allclose(flow.guided_velocity(c, u, 4.0), out)
+    assert torch.allclose(flow.guided_velocity(c, u, 1.0, zero_star=True), c)  # scale 1: v_c
+
+
 def test_smooth_frames_is_a_121_filter_along_time_only():
     """An impulse in one frame spreads [1, 2, 1] / 4 to its neighbours, each pass; a clip constant
     in time is unchanged (ends replicated); height and width are never mixed; one frame passes."""

@@ -245,6 +245,47 @@ def test_a_high_noise_expert_takes_exactly_the_steps_from_its_boundary(pipe, tmp
     assert np.array_equal(reloaded("a red ball bounces", seconds=0.5, seed=3).frames, a.frames)
 
 
+def test_guidance_runs_only_on_the_steps_inside_its_interval(pipe, tmp_path):
+    """Steps whose noise level lies in [guidance_t_min, guidance_t_max] run the DiT on the prompt and
+    the null text together (batch 2), the others on the prompt alone (batch 1); given frames (t = 0)
+    do not count; an interval that holds no step is guidance 1; saved and reloaded with the model."""
+    import dataclasses
+
+    from kinema import flow
+
+    model = KinemaPipeline(pipe.vae, pipe.dit, pipe.text_encoder, pipe.null_text,
+                           dataclasses.replace(pipe.config, num_inference_steps=4, guidance_scale=3.0,
+                                               guidance_t_min=0.3, guidance_t_max=0.9))
+    seen = []
+    hook = model.dit.register_forward_pre_hook(lambda mod, args: seen.append((args[0].shape[0], round(float(args[1].max()), 4))))
+    try:
+        a = model("a red ball bounces", seconds=0.5, seed=3)
+        seen_t2v = list(seen)
+        seen.clear()
+        model.extend(a, "a red ball bounces", seconds=0.25, seed=3)
+    finally:
+        hook.remove()
+    ts = [round(float(t), 4) for t in flow.timesteps(4, shift=model.config.shift)[:-1]]
+    for got in (seen_t2v, seen):
+        assert got == [(2 if 0.3 <= t <= 0.9 else 1, t) for t in ts]
+    assert {b for b, _ in seen_t2v} == {1, 2}
+
+    never, unguided = (KinemaPipeline(pipe.vae, pipe.dit, pipe.text_encoder, pipe.null_text,
+                                      dataclasses.replace(model.config, **change))
+                       for change in ({"guidance_t_min": 0.0, "guidance_t_max": 0.0}, {"guidance_scale": 1.0}))
+    assert np.array_equal(never("a red ball bounces", seconds=0.5, seed=3).frames,
+                          unguided("a red ball bounces", seconds=0.5, seed=3).frames)
+
+    model.save_pretrained(tmp_path / "m")
+    reloaded = KinemaPipeline.from_pretrained(tmp_path / "m")
+    assert (reloaded.config.guidance_t_min, reloaded.config.guidance_t_max) == (0.3, 0.9)
+    assert np.array_equal(reloaded("a red ball bounces", seconds=0.5, seed=3).frames, a.frames)
+    for bad, match in (({"guidance_t_min": 0.8, "guidance_t_max": 0.2}, "must not exceed"),
+                       ({"guidance_t_max": 1.5}, "guidance_t_max"), ({"guidance_rule": "apg"}, "guidance_rule")):
+        with pytest.raises(ValueError, match=match):
+            SampleConfig(**bad)
+
+
 def test_a_high_noise_expert_is_checked_and_exported_from_a_model_on_the_same_latents(pipe, tmp_path):
     import dataclasses
 

@@ -65,6 +65,11 @@ def _model_name(path: str | os.PathLike | None) -> str | None:
     return f"shipped {resolved.name}" if resolved.parent == assets else str(path)
 
 
+# the SampleConfig fields evaluate_model takes as sampler settings
+SAMPLING_FIELDS = ("shift", "sampler", "eta", "eta_t_min", "expert_boundary", "negative_prompt",
+                   "refine_strength", "refine_smooth", "guidance_t_min", "guidance_t_max", "guidance_rule")
+
+
 def evaluate_model(
     model_dir: str | os.PathLike | None,
     out_dir: str | os.PathLike,
@@ -75,28 +80,19 @@ def evaluate_model(
     from_index: int = 0,
     steps: int | None = None,
     guidance_scale: float | None = None,
-    shift: float | None = None,
-    sampler: str | None = None,
-    eta: float | None = None,
-    eta_t_min: float | None = None,
-    expert_boundary: float | None = None,
-    negative_prompt: str | None = None,
-    refine_strength: float | None = None,
-    refine_smooth: int | None = None,
     clip_model: str | os.PathLike | None = None,
     progress: bool = True,
+    **sampling,
 ) -> dict:
     """Generate, score and report; returns the report dict (also out_dir/report.json).
 
     model_dir: a folder written by KinemaPipeline.save_pretrained (None: the shipped model).
     split: id | ood | combo | all. num: prompts per split, from prompt index from_index on (100
     with num 100: the second half of 200, to check settings the first half chose); seeds: videos
-    per prompt (seed 0..seeds-1). steps, guidance_scale, shift, sampler ("euler", "heun", whose steps cost two
-    DiT passes each but the last, or "stochastic" with its noise eta above eta_t_min),
-    expert_boundary (a model with a high-noise expert: the noise level from which it is used),
-    negative_prompt ("" for the null text), refine_strength and refine_smooth (self-refinement,
-    SampleConfig): sampler settings (None: the model's saved defaults), so one model folder is
-    scored at several settings.
+    per prompt (seed 0..seeds-1). steps, guidance_scale and `sampling`, the SampleConfig fields of
+    the sampler (shift, sampler, eta, eta_t_min, expert_boundary, negative_prompt ("" for the null
+    text), refine_strength, refine_smooth, guidance_t_min, guidance_t_max, guidance_rule): sampler
+    settings (None: the model's saved defaults), so one model folder is scored at several settings.
     clip_model: a folder written by `kinema train clip`, for the video-text score and FVD of
     every row.
     """
@@ -114,13 +110,14 @@ def evaluate_model(
         raise ValueError(f"from_index must be an integer >= 0, got {from_index!r}")
     if steps is not None and steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
-    if shift is not None and shift <= 0:
-        raise ValueError(f"shift must be > 0 (1 = no shift), got {shift}")
+    unknown = sorted(set(sampling) - set(SAMPLING_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown sampler settings {unknown}; valid: {', '.join(SAMPLING_FIELDS)}")
+    if sampling.get("shift") is not None and sampling["shift"] <= 0:
+        raise ValueError(f"shift must be > 0 (1 = no shift), got {sampling['shift']}")
     pipe = KinemaPipeline.from_pretrained(model_dir)
     # sampler settings held as the model's defaults for every call; SampleConfig checks them
-    pipe.config = pipe.config.override(shift=shift, sampler=sampler, eta=eta, eta_t_min=eta_t_min,
-                                       expert_boundary=expert_boundary, negative_prompt=negative_prompt,
-                                       refine_strength=refine_strength, refine_smooth=refine_smooth)
+    pipe.config = pipe.config.override(**sampling)
     clip = None
     if clip_model is not None:
         from kinema.eval.clip import load_clip_model
