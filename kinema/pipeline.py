@@ -114,8 +114,8 @@ class SampleConfig:
         return {"sampler": self.sampler,
                 **({"eta": self.eta, "eta_t_min": self.eta_t_min} if self.sampler == "stochastic" else {}),
                 **({"noise_shared": self.noise_shared} if self.noise_shared else {}),
-                **({"guidance_t_min": self.guidance_t_min, "guidance_t_max": self.guidance_t_max}
-                   if (self.guidance_t_min, self.guidance_t_max) != (0.0, 1.0) else {}),
+                **({"guidance_t_min": self.guidance_t_min} if self.guidance_t_min > 0 else {}),
+                **({"guidance_t_max": self.guidance_t_max} if self.guidance_t_max < 1 else {}),
                 **({"guidance_rule": self.guidance_rule} if self.guidance_rule != "cfg" else {}),
                 **({"refine_strength": self.refine_strength, "refine_smooth": self.refine_smooth}
                    if self.refine_strength else {})}

@@ -161,6 +161,8 @@ def plot_comparison(result: dict, path: str | os.PathLike) -> Path:
     """B - A per adherence score and split, with its interval: green when B is better beyond
     the interval, red when worse, grey for a tie."""
     plt = pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     splits = list(result["splits"])
     fig, axes = plt.subplots(1, len(splits), figsize=(5 * len(splits), 4), squeeze=False)
     for ax, s in zip(axes[0], splits):
@@ -173,6 +175,7 @@ def plot_comparison(result: dict, path: str | os.PathLike) -> Path:
             ax.errorbar(d["diff"], i, xerr=[[d["diff"] - d["lo"]], [d["hi"] - d["diff"]]], fmt="o", color=colour, capsize=3)
         ax.axvline(0, color="black", lw=0.8)
         ax.set_yticks(y, names)
+        ax.xaxis.set_major_locator(MaxNLocator(5))  # few enough ticks that their labels never overlap
         ax.set_xlabel("B - A (adherence)")
         ax.set_title(f"{s}: {result['splits'][s]['pairs']} pairs")
     differ = settings_that_differ(result.get("settings") or {})
