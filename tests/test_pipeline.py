@@ -270,11 +270,15 @@ def test_guidance_runs_only_on_the_steps_inside_its_interval(pipe, tmp_path):
         assert got == [(2 if 0.3 <= t <= 0.9 else 1, t) for t in ts]
     assert {b for b, _ in seen_t2v} == {1, 2}
 
-    never, unguided = (KinemaPipeline(pipe.vae, pipe.dit, pipe.text_encoder, pipe.null_text,
-                                      dataclasses.replace(model.config, **change))
-                       for change in ({"guidance_t_min": 0.0, "guidance_t_max": 0.0}, {"guidance_scale": 1.0}))
-    assert np.array_equal(never("a red ball bounces", seconds=0.5, seed=3).frames,
-                          unguided("a red ball bounces", seconds=0.5, seed=3).frames)
+    # a DiT past adaLN-Zero's zero gates, so the text (and guidance) reaches the output
+    rand = _with_expert(pipe, 1.0).high_noise_dit
+    never, unguided, everywhere = (
+        KinemaPipeline(pipe.vae, rand, pipe.text_encoder, pipe.null_text, dataclasses.replace(model.config, **change))
+        for change in ({"guidance_t_min": 0.0, "guidance_t_max": 0.0}, {"guidance_scale": 1.0},
+                       {"guidance_t_min": 0.0, "guidance_t_max": 1.0}))
+    video = never("a red ball bounces", seconds=0.5, seed=3).frames
+    assert np.array_equal(video, unguided("a red ball bounces", seconds=0.5, seed=3).frames)
+    assert not np.array_equal(video, everywhere("a red ball bounces", seconds=0.5, seed=3).frames)
 
     model.save_pretrained(tmp_path / "m")
     reloaded = KinemaPipeline.from_pretrained(tmp_path / "m")
