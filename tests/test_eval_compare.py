@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from kinema.cli import main
-from kinema.eval.compare import compare_reports, paired_difference
+from kinema.eval.compare import compare_reports, comparison_markdown, paired_difference
 
 
 def _report(name, overall, *, prompts=None, appears=None):
@@ -60,6 +60,10 @@ def test_compare_pairs_by_index_and_refuses_different_prompts():
         compare_reports(a, c)
     with pytest.raises(ValueError, match="row 'vae'"):
         compare_reports(a, a, row="vae")
+    same = ["a red ball falls", "a blue box slides", "a red ball falls"]  # a prompt drawn twice
+    res = compare_reports(_report("A", [0.0, 1.0, 0.5], prompts=same), _report("B", [1.0, 1.0, 1.0], prompts=same))
+    assert (res["splits"]["id"]["pairs"], res["splits"]["id"]["distinct_prompts"]) == (3, 2)
+    assert "## id (3 pairs, 2 distinct prompts)" in comparison_markdown(res)
 
 
 def test_compare_on_a_subset_of_prompts():
@@ -95,6 +99,7 @@ def test_cli_eval_compare_writes_table_and_plot(tmp_path, capsys):
     assert main(["eval", "--compare", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "cmp")]) == 0
     out = capsys.readouterr().out
     assert "| overall | 0.400 | 0.500 | +0.100 |" in out and "| appears | 2.000 | 1.000 | -1.000 |" in out
+    assert "## id (3 pairs)" in out  # three distinct prompts: no note
     assert (tmp_path / "cmp" / "comparison.png").stat().st_size > 0
     assert json.loads((tmp_path / "cmp" / "comparison.json").read_text())["splits"]["id"]["pairs"] == 3
     assert "Settings that differ" not in out  # the same settings

@@ -62,6 +62,10 @@ def test_count_by_objects_splits_by_the_number_asked():
     md = split_markdown("id", rows, {})
     assert "### Object count by the number of objects asked" in md
     assert "| model | 1 | 3 | 0.333 [" in md and "| 5 |" in md
+    assert "distinct" not in md  # no samples given: nothing said about them
+    samples = {"model": [{"index": i, "seed": 0, **r} for i, r in enumerate(recs[:4])]}
+    assert "4 prompts, 3 distinct: a prompt drawn again" in split_markdown("id", rows, {"samples": samples})
+    assert "2 prompts, all distinct." in split_markdown("id", rows, {"samples": {"model": samples["model"][:2]}})
 
 
 def test_evaluate_model_writes_the_report(model_dir, tmp_path):

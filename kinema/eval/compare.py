@@ -122,7 +122,8 @@ def compare_reports(report_a: dict, report_b: dict, *, row: str = "model", where
             b = [_score(recs[1][k], key) for k in keys]
             if any(math.isfinite(x) and math.isfinite(y) for x, y in zip(a, b)):
                 scores[key] = paired_difference(a, b)
-        out["splits"][s] = {"pairs": len(keys), "scores": scores}
+        out["splits"][s] = {"pairs": len(keys), "distinct_prompts": len({recs[0][k]["prompt"] for k in keys}),
+                            "scores": scores}
     return out
 
 
@@ -145,7 +146,9 @@ def comparison_markdown(result: dict) -> str:
     for s, res in result["splits"].items():
         rows = [[key, f"{d['mean_a']:.3f}", f"{d['mean_b']:.3f}", f"{d['diff']:+.3f}",
                  f"[{d['lo']:+.3f}, {d['hi']:+.3f}]", str(d["n"])] for key, d in res["scores"].items()]
-        lines += [f"## {s} ({res['pairs']} pairs)", "", _table(["score", "A", "B", "B - A", "95% CI", "n"], rows), ""]
+        distinct = res.get("distinct_prompts", res["pairs"])
+        heading = f"## {s} ({res['pairs']} pairs" + (f", {distinct} distinct prompts)" if distinct < res["pairs"] else ")")
+        lines += [heading, "", _table(["score", "A", "B", "B - A", "95% CI", "n"], rows), ""]
     return "\n".join(lines)
 
 
