@@ -126,14 +126,14 @@ class SampleConfig:
             raise ValueError(f"sampler must be 'euler', 'heun' or 'stochastic', got {self.sampler!r}")
         if self.guidance_rule not in ("cfg", "zero_star"):
             raise ValueError(f"guidance_rule must be 'cfg' or 'zero_star', got {self.guidance_rule!r}")
-        if self.guidance_t_min > self.guidance_t_max:
-            raise ValueError(f"guidance_t_min ({self.guidance_t_min}) must not exceed guidance_t_max "
-                             f"({self.guidance_t_max})")
         if self.refine_smooth < 0:
             raise ValueError(f"refine_smooth must be >= 0 (passes of the time filter), got {self.refine_smooth}")
         for name in ("eta", "eta_t_min", "expert_boundary", "refine_strength", "guidance_t_min", "guidance_t_max"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.guidance_t_min > self.guidance_t_max:
+            raise ValueError(f"guidance_t_min ({self.guidance_t_min}) must not exceed guidance_t_max "
+                             f"({self.guidance_t_max})")
         if not 0.0 <= self.noise_shared < 1.0:
             raise ValueError(f"noise_shared must be in [0, 1) (0 = iid noise per frame), got {self.noise_shared}")
         for name in ("window_frames", "context_frames"):

@@ -285,7 +285,8 @@ def test_guidance_runs_only_on_the_steps_inside_its_interval(pipe, tmp_path):
     assert (reloaded.config.guidance_t_min, reloaded.config.guidance_t_max) == (0.3, 0.9)
     assert np.array_equal(reloaded("a red ball bounces", seconds=0.5, seed=3).frames, a.frames)
     for bad, match in (({"guidance_t_min": 0.8, "guidance_t_max": 0.2}, "must not exceed"),
-                       ({"guidance_t_max": 1.5}, "guidance_t_max"), ({"guidance_rule": "apg"}, "guidance_rule")):
+                       ({"guidance_t_max": 1.5}, "guidance_t_max must be in"),
+                       ({"guidance_t_min": 2.0}, "guidance_t_min must be in"), ({"guidance_rule": "apg"}, "guidance_rule")):
         with pytest.raises(ValueError, match=match):
             SampleConfig(**bad)
 
