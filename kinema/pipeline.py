@@ -62,6 +62,11 @@ MAX_PROMPT_CHARS = 2000
 # callback(step, total_steps): called after every denoising step of every window.
 ProgressFn = Callable[[int, int], None]
 
+# the SampleConfig fields that choose how a model samples (not what it generates): the sampler
+# flags of every generation command (kinema.cli.SAMPLER_FLAGS) and evaluate_model's settings
+SAMPLER_FIELDS = ("sampler", "eta", "eta_t_min", "expert_boundary", "refine_strength", "refine_smooth",
+                  "guidance_t_min", "guidance_t_max", "guidance_rule")
+
 
 @dataclass(frozen=True)
 class SampleConfig:

@@ -68,6 +68,14 @@ def test_generate_takes_the_sampler(model_dir, tmp_path):
     assert refined.shape == euler.shape and not np.array_equal(refined, euler)
 
 
+def test_every_sampler_setting_has_one_flag():
+    """kinema eval hands the flags on to evaluate_model, which takes exactly SAMPLER_FIELDS."""
+    from kinema.cli import SAMPLER_FLAGS
+    from kinema.pipeline import SAMPLER_FIELDS
+
+    assert set(SAMPLER_FLAGS) == set(SAMPLER_FIELDS) and len(set(SAMPLER_FLAGS.values())) == len(SAMPLER_FLAGS)
+
+
 def test_sampler_flags_pass_on_to_another_command():
     """sampler_argv(args) gives back the flags that were given (benchmarks hand them to child processes)."""
     from kinema.cli import add_sampler_arguments, sampler_argv

@@ -146,7 +146,7 @@ def comparison_markdown(result: dict) -> str:
     for s, res in result["splits"].items():
         rows = [[key, f"{d['mean_a']:.3f}", f"{d['mean_b']:.3f}", f"{d['diff']:+.3f}",
                  f"[{d['lo']:+.3f}, {d['hi']:+.3f}]", str(d["n"])] for key, d in res["scores"].items()]
-        distinct = res.get("distinct_prompts", res["pairs"])
+        distinct = res["distinct_prompts"]
         heading = f"## {s} ({res['pairs']} pairs" + (f", {distinct} distinct prompts)" if distinct < res["pairs"] else ")")
         lines += [heading, "", _table(["score", "A", "B", "B - A", "95% CI", "n"], rows), ""]
     return "\n".join(lines)

@@ -65,11 +65,6 @@ def _model_name(path: str | os.PathLike | None) -> str | None:
     return f"shipped {resolved.name}" if resolved.parent == assets else str(path)
 
 
-# the SampleConfig fields evaluate_model takes as sampler settings
-SAMPLING_FIELDS = ("shift", "sampler", "eta", "eta_t_min", "expert_boundary", "negative_prompt",
-                   "refine_strength", "refine_smooth", "guidance_t_min", "guidance_t_max", "guidance_rule")
-
-
 def evaluate_model(
     model_dir: str | os.PathLike | None,
     out_dir: str | os.PathLike,
@@ -99,7 +94,7 @@ def evaluate_model(
     from tqdm.auto import tqdm
 
     from kinema.eval.reconstruction import reconstruct
-    from kinema.pipeline import KinemaPipeline
+    from kinema.pipeline import SAMPLER_FIELDS, KinemaPipeline
     from kinema.video import write_video
 
     # 1. check inputs, load models
@@ -110,9 +105,10 @@ def evaluate_model(
         raise ValueError(f"from_index must be an integer >= 0, got {from_index!r}")
     if steps is not None and steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
-    unknown = sorted(set(sampling) - set(SAMPLING_FIELDS))
+    valid = ("shift", "negative_prompt", *SAMPLER_FIELDS)
+    unknown = sorted(set(sampling) - set(valid))
     if unknown:
-        raise ValueError(f"unknown sampler settings {unknown}; valid: {', '.join(SAMPLING_FIELDS)}")
+        raise ValueError(f"unknown sampler settings {unknown}; valid: {', '.join(valid)}")
     if sampling.get("shift") is not None and sampling["shift"] <= 0:
         raise ValueError(f"shift must be > 0 (1 = no shift), got {sampling['shift']}")
     pipe = KinemaPipeline.from_pretrained(model_dir)
