@@ -45,7 +45,7 @@ from kinema.checkpoint import (
     save_weights,
 )
 from kinema.models.dit import DiT, DiTConfig
-from kinema.models.text import NullText, TextEncoder, TextEncoderConfig
+from kinema.models.text import NullText, TextEncoder, TextEncoderConfig, default_disk_cache
 from kinema.models.vae import (
     VAEConfig,
     VideoVAE,
@@ -237,7 +237,10 @@ class KinemaPipeline:
 
     @classmethod
     def from_pretrained(cls, path: str | Path | None = None) -> "KinemaPipeline":
-        """Load a model folder written by save_pretrained; None loads the shipped default model."""
+        """Load a model folder written by save_pretrained; None loads the shipped default model.
+
+        Prompt encodings are kept on disk (`kinema.models.text.default_disk_cache()`, set by
+        KINEMA_CACHE_DIR): the text encoder loads only for a prompt not encoded before."""
         folder = Path(path) if path is not None else DEFAULT_MODEL_DIR
         if not folder.is_dir():
             if path is None:
@@ -260,7 +263,7 @@ class KinemaPipeline:
         if "dit_high_noise" in parts:  # optional: a high-noise expert
             high_dit = load_part(folder / parts["dit_high_noise"]["path"], DiT, DiTConfig).float()
             high_null = _load_null_text(folder, parts.get("null_text_high_noise", null_spec))
-        return cls(vae.float(), dit.float(), TextEncoder(text_cfg), null_text, sample_cfg,
+        return cls(vae.float(), dit.float(), TextEncoder(text_cfg, disk_cache=default_disk_cache()), null_text, sample_cfg,
                    high_noise_dit=high_dit, high_noise_null_text=high_null)
 
     def save_pretrained(self, path: str | Path, *, dtype: torch.dtype | None = None) -> Path:

@@ -3,12 +3,21 @@
 One OpenMP thread per process: the tests are many tiny ops, where thread hand-offs cost more
 than they gain, and several tests start worker processes that would otherwise oversubscribe
 a 2-core machine (measured here: the suite runs several times faster).
+
+Prompt encodings go to a cache folder of this session's own (the pipeline keeps them on disk),
+never the user's, and the folder is removed at exit.
 """
 
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
+_CACHE = tempfile.mkdtemp(prefix="kinema-test-cache-")
+os.environ["KINEMA_CACHE_DIR"] = _CACHE  # inherited by the subprocesses the tests start
+atexit.register(shutil.rmtree, _CACHE, True)
 
 
 def tiny_pipeline(config, text_encoder=None):

