@@ -22,6 +22,20 @@ import sys
 import tempfile
 
 
+def timed(fn, total: list[float]):
+    """fn, adding the wall time of every call to total[0]."""
+    import time
+
+    def wrapper(*a, **k):
+        start = time.perf_counter()
+        try:
+            return fn(*a, **k)
+        finally:
+            total[0] += time.perf_counter() - start
+
+    return wrapper
+
+
 def child(args: argparse.Namespace) -> None:
     import resource
     import time
@@ -56,27 +70,10 @@ def child(args: argparse.Namespace) -> None:
     apply_sampler_arguments(pipe, args)
     t_load = time.perf_counter() - t0
 
-    # time the VAE decode separately by wrapping it
-    decode_time = [0.0]
-    original = pipe.vae.decode
-
-    def timed_decode(*a, **k):
-        s = time.perf_counter()
-        out = original(*a, **k)
-        decode_time[0] += time.perf_counter() - s
-        return out
-
-    pipe.vae.decode = timed_decode
-    text_time = [0.0]
-    original_encode = pipe.text_encoder.encode
-
-    def timed_encode(*a, **k):
-        s = time.perf_counter()
-        out = original_encode(*a, **k)
-        text_time[0] += time.perf_counter() - s
-        return out
-
-    pipe.text_encoder.encode = timed_encode
+    # time the VAE decode and the prompt encoding (the text encoder's load included) apart
+    decode_time, text_time = [0.0], [0.0]
+    pipe.vae.decode = timed(pipe.vae.decode, decode_time)
+    pipe.text_encoder.encode = timed(pipe.text_encoder.encode, text_time)
     steps = [0]
     t1 = time.perf_counter()
     video = pipe("a red ball bounces on the floor", seconds=args.seconds, num_inference_steps=args.steps,
