@@ -135,6 +135,8 @@ def test_disk_cache_loads_the_encoder_only_for_a_new_prompt(encoder, tmp_path):
     new, _ = second.encode(["a green triangle falls"])  # a new prompt loads the encoder
     assert second.model is not None
     assert torch.equal(new, encoder.encode(["a green triangle falls"])[0])
+    warm = TextEncoder(disk_cache=tmp_path).load()  # loaded up front, as a server would
+    assert warm.model is not None and warm.load() is warm and warm.dim == 384
 
 
 def test_disk_cache_recomputes_a_corrupt_or_foreign_file(encoder, tmp_path):

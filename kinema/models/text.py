@@ -191,12 +191,13 @@ class TextEncoder(nn.Module):
         self._dim = _width_from_config(self.source) if disk_cache is not None else None
         self.disk_cache = None if disk_cache is None else Path(disk_cache) / _fingerprint(self.source, cfg.max_length)
         if self._dim is None:  # no lazy loading without a disk cache, or when config.json does not say D
-            self._load()
+            self.load()
 
-    def _load(self) -> None:
-        """Load the weights and tokenizer (once)."""
+    def load(self) -> "TextEncoder":
+        """Load the weights and tokenizer now, if not yet loaded (e.g. a server warming up before its
+        first request); encode() does it by itself for a prompt in neither cache."""
         if self.model is not None:
-            return
+            return self
         model, self.tokenizer = _load_encoder(self.source)
         model.requires_grad_(False)
         self.model = model.eval()
@@ -206,6 +207,7 @@ class TextEncoder(nn.Module):
         self._dim = width
         limit = getattr(self.tokenizer, "model_max_length", None) or self.cfg.max_length
         self.max_length = min(self.cfg.max_length, int(limit)) if limit < 1_000_000 else self.cfg.max_length
+        return self
 
     @property
     def dim(self) -> int:
@@ -252,7 +254,7 @@ class TextEncoder(nn.Module):
         (~1e-6 in fp32), so a prompt would encode differently by company and a resumed run,
         whose cache starts empty, would not replay the uninterrupted one.
         """
-        self._load()
+        self.load()
         device = next(self.model.parameters()).device
         out = {}
         for p in prompts:
