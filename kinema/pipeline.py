@@ -263,7 +263,8 @@ class KinemaPipeline:
         if "dit_high_noise" in parts:  # optional: a high-noise expert
             high_dit = load_part(folder / parts["dit_high_noise"]["path"], DiT, DiTConfig).float()
             high_null = _load_null_text(folder, parts.get("null_text_high_noise", null_spec))
-        return cls(vae.float(), dit.float(), TextEncoder(text_cfg, disk_cache=default_disk_cache()), null_text, sample_cfg,
+        text_encoder = TextEncoder(text_cfg, disk_cache=default_disk_cache())
+        return cls(vae.float(), dit.float(), text_encoder, null_text, sample_cfg,
                    high_noise_dit=high_dit, high_noise_null_text=high_null)
 
     def save_pretrained(self, path: str | Path, *, dtype: torch.dtype | None = None) -> Path:
