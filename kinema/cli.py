@@ -128,7 +128,10 @@ def _run_generation(args, make) -> None:
 
     out = check_output(args.output)
     start = time.perf_counter()
+    print(f"loading {args.model or 'the default model'}", file=sys.stderr)
     pipe = _load_pipeline(args)
+    if pipe.text_encoder.model is None and not pipe.text_encoder.is_cached(args.prompt):
+        print("loading the text encoder: a prompt not encoded before (its encoding is kept on disk)", file=sys.stderr)
     kwargs = _sample_kwargs(args, pipe)
     progress = _Progress()
     kwargs["callback"] = progress

@@ -50,6 +50,16 @@ def test_generate_mp4_and_still(model_dir, tmp_path, capsys):
     assert read_image(png).shape == (32, 32, 3)
 
 
+def test_generate_says_when_it_loads_and_when_it_loads_the_text_encoder(model_dir, tmp_path, capsys):
+    argv = ["generate", "a pink pentagon rolls to the right", "-o", str(tmp_path / "a.png"), "--model", model_dir]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert f"loading {model_dir}" in err and "loading the text encoder" in err
+    assert main(argv) == 0  # the same prompt again: its encoding is on disk
+    err = capsys.readouterr().err
+    assert f"loading {model_dir}" in err and "text encoder" not in err
+
+
 def test_generate_takes_the_sampler(model_dir, tmp_path):
     """--sampler and --eta replace the model's defaults: the stochastic sampler at eta 0 is Euler,
     at eta 1 it draws other noise, and a seed still gives one video."""

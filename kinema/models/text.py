@@ -319,6 +319,10 @@ class TextEncoder(nn.Module):
         self._cache.move_to_end(prompt)
         return self._cache[prompt]
 
+    def is_cached(self, prompt: str) -> bool:
+        """Whether encoding prompt needs no encoder run: it is in the memory or the disk cache."""
+        return prompt in self._cache or (self.disk_cache is not None and self._read_disk(prompt) is not None)
+
     def clear_cache(self) -> None:
         """Empty the in-memory cache (the disk cache, if any, is kept)."""
         self._cache.clear()
