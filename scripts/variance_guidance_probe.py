@@ -10,8 +10,10 @@ On each of the first `--steps` steps, before the step is taken, `--iters` Adam s
 rate `--lr`) move the sample x_t down the gradient of FlowMo's incoherence: the clean prediction
 x0 = x_t - t v(x_t) (guided velocity, as sampled), its frame-to-frame change |x0[f+1] - x0[f]|,
 that change's variance over the latent frames, averaged over channels, at the latent position
-where it is largest. The step is then taken from the moved sample with the velocity of the
-unmoved one, as FlowMo's code does.
+where it is largest (`--score flowmo`), or a score blind to motion: how much each latent
+frame's per-channel spatial mean and standard deviation drift over time (`--score moments`),
+which an object that moves leaves alone and one that appears or vanishes does not. The step is
+then taken from the moved sample with the velocity of the unmoved one, as FlowMo's code does.
 
 An experiment, not a sampler setting: it wraps the pipeline's velocity for the duration of one
 `evaluate_model` run (Euler only: the step is applied through the velocity that the solver
@@ -39,8 +41,19 @@ def incoherence(x0: torch.Tensor) -> torch.Tensor:
     return change.var(dim=2, unbiased=False).mean(dim=1).amax()
 
 
+def moment_drift(x0: torch.Tensor) -> torch.Tensor:
+    """A score blind to motion: the variance over time of each latent frame's per-channel spatial
+    mean and standard deviation, summed over channels. An object that moves keeps its frame's
+    moments (away from the edges); one that appears, vanishes or splits changes them."""
+    mean, std = x0.mean(dim=(-2, -1)), x0.std(dim=(-2, -1))  # (B, C, T) each
+    return (mean.var(dim=2, unbiased=False) + std.var(dim=2, unbiased=False)).sum(dim=1).mean()
+
+
+SCORES = {"flowmo": incoherence, "moments": moment_drift}
+
+
 @contextlib.contextmanager
-def variance_guidance(steps: int, iters: int, lr: float):
+def variance_guidance(steps: int, iters: int, lr: float, score=incoherence):
     """Within the block, every KinemaPipeline samples with variance guidance on its first steps."""
     plain = KinemaPipeline._velocity
 
@@ -64,7 +77,7 @@ def variance_guidance(steps: int, iters: int, lr: float):
                 for _ in range(iters):
                     opt.zero_grad()
                     x0 = moved - t[:, None, :, None, None] * velocity(moved, t)
-                    incoherence(x0).backward()
+                    score(x0).backward()
                     opt.step()
             # the Euler step x + dt v_eff lands where moved + dt v0 does
             return v0 + (moved.detach() - x) / (ts[i + 1] - ts[i])
@@ -86,12 +99,15 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=3, help="guided steps, from the first")
     ap.add_argument("--iters", type=int, default=3, help="Adam steps on the sample per guided step")
     ap.add_argument("--lr", type=float, default=0.005, help="Adam learning rate")
+    ap.add_argument("--score", default="flowmo", choices=sorted(SCORES),
+                    help="flowmo: FlowMo's patch variance of frame changes; moments: drift of each frame's channel moments")
     ap.add_argument("--out", required=True, help="folder for the report and videos")
     args = ap.parse_args()
     clip = str(DEFAULT_CLIP_DIR) if DEFAULT_CLIP_DIR.is_dir() else None  # as `kinema eval`: video-text score, FVD
-    with variance_guidance(args.steps, args.iters, args.lr):
+    with variance_guidance(args.steps, args.iters, args.lr, SCORES[args.score]):
         report = evaluate_model(args.model, args.out, split=args.split, num=args.num, clip_model=clip)
-    report["settings"]["variance_guidance"] = f"steps={args.steps} iters={args.iters} lr={args.lr:g}"
+    report["settings"]["variance_guidance"] = f"steps={args.steps} iters={args.iters} lr={args.lr:g}" + (
+        "" if args.score == "flowmo" else f" score={args.score}")
     write_report(report, args.out)
 
 
