@@ -95,7 +95,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default=None, help="model folder (default: the shipped model)")
     ap.add_argument("--split", default="id", choices=["id", "ood", "combo"])
-    ap.add_argument("--num", type=int, default=50, help="prompts, from index 0")
+    ap.add_argument("--num", type=int, default=50, help="prompts, from --from-index on")
+    ap.add_argument("--from-index", type=int, default=0, help="first prompt index (50: a held-out check of 0-49)")
     ap.add_argument("--steps", type=int, default=3, help="guided steps, from the first")
     ap.add_argument("--iters", type=int, default=3, help="Adam steps on the sample per guided step")
     ap.add_argument("--lr", type=float, default=0.005, help="Adam learning rate")
@@ -105,7 +106,8 @@ def main() -> None:
     args = ap.parse_args()
     clip = str(DEFAULT_CLIP_DIR) if DEFAULT_CLIP_DIR.is_dir() else None  # as `kinema eval`: video-text score, FVD
     with variance_guidance(args.steps, args.iters, args.lr, SCORES[args.score]):
-        report = evaluate_model(args.model, args.out, split=args.split, num=args.num, clip_model=clip)
+        report = evaluate_model(args.model, args.out, split=args.split, num=args.num,
+                                from_index=args.from_index, clip_model=clip)
     report["settings"]["variance_guidance"] = f"steps={args.steps} iters={args.iters} lr={args.lr:g}" + (
         "" if args.score == "flowmo" else f" score={args.score}")
     write_report(report, args.out)
