@@ -65,10 +65,10 @@ def variance_guidance(steps: int, iters: int, lr: float, score=incoherence):
         ts = [float(t) for t in flow.timesteps(req.steps, shift=self.config.shift)]
 
         def v(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            level = float(t.max())
-            i = min(range(len(ts) - 1), key=lambda k: abs(ts[k] - level))  # this step's index
-            if i >= steps or abs(ts[i] - level) > 1e-6 or x.shape[2] < 3:
+            level = float(t.max())  # exactly ts[i] at step i of a window drawn from noise
+            if level not in ts[:steps] or x.shape[2] < 3:
                 return velocity(x, t)
+            i = ts.index(level)
             with torch.no_grad():
                 v0 = velocity(x, t)
             moved = x.detach().clone().requires_grad_(True)

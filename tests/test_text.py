@@ -135,6 +135,11 @@ def test_disk_cache_loads_the_encoder_only_for_a_new_prompt(encoder, tmp_path):
     new, _ = second.encode(["a green triangle falls"])  # a new prompt loads the encoder
     assert second.model is not None
     assert torch.equal(new, encoder.encode(["a green triangle falls"])[0])
+    asked = TextEncoder(disk_cache=tmp_path)
+    assert asked.is_cached("a box") and not asked.is_cached("never encoded")
+    read = []
+    asked._read_disk = lambda p: read.append(p)  # a disk hit seen by is_cached is not read again
+    assert torch.equal(asked.encode(["a box"])[0][0, : mask[1].sum()], expected[1, : mask[1].sum()]) and not read
     warm = TextEncoder(disk_cache=tmp_path).load()  # loaded up front, as a server would
     assert warm.model is not None and warm.load() is warm and warm.dim == 384
 

@@ -320,8 +320,14 @@ class TextEncoder(nn.Module):
         return self._cache[prompt]
 
     def is_cached(self, prompt: str) -> bool:
-        """Whether encoding prompt needs no encoder run: it is in the memory or the disk cache."""
-        return prompt in self._cache or (self.disk_cache is not None and self._read_disk(prompt) is not None)
+        """Whether encoding prompt needs no encoder run: it is in the memory or the disk cache. A disk
+        hit is kept in memory, so the encode() that follows does not read the file again."""
+        if prompt in self._cache:
+            return True
+        states = self._read_disk(prompt)
+        if states is not None:
+            self._remember(prompt, states)
+        return states is not None
 
     def clear_cache(self) -> None:
         """Empty the in-memory cache (the disk cache, if any, is kept)."""
