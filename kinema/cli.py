@@ -275,7 +275,7 @@ def cmd_eval(args) -> None:
 
 
 # SampleConfig field -> its flag, for every option of add_sampler_arguments: one per field of
-# kinema.pipeline.SAMPLER_FIELDS (the pipeline is not imported here, to keep `kinema --help` fast)
+# kinema.sampling.SAMPLER_FIELDS (torch and the pipeline are not imported here, to keep `kinema --help` fast)
 SAMPLER_FLAGS = {"sampler": "--sampler", "eta": "--eta", "eta_t_min": "--eta-t-min",
                  "expert_boundary": "--expert-boundary", "refine_strength": "--refine", "refine_smooth": "--refine-smooth",
                  "guidance_t_min": "--guidance-min-t", "guidance_t_max": "--guidance-max-t",

@@ -81,7 +81,7 @@ def test_generate_takes_the_sampler(model_dir, tmp_path):
 def test_every_sampler_setting_has_one_flag():
     """kinema eval hands the flags on to evaluate_model, which takes exactly SAMPLER_FIELDS."""
     from kinema.cli import SAMPLER_FLAGS
-    from kinema.pipeline import SAMPLER_FIELDS
+    from kinema.sampling import SAMPLER_FIELDS
 
     assert set(SAMPLER_FLAGS) == set(SAMPLER_FIELDS) and len(set(SAMPLER_FLAGS.values())) == len(SAMPLER_FLAGS)
 

@@ -94,7 +94,8 @@ def evaluate_model(
     from tqdm.auto import tqdm
 
     from kinema.eval.reconstruction import reconstruct
-    from kinema.pipeline import SAMPLER_FIELDS, KinemaPipeline
+    from kinema.pipeline import KinemaPipeline
+    from kinema.sampling import SAMPLER_FIELDS
     from kinema.video import write_video
 
     # 1. check inputs, load models

@@ -1,0 +1,99 @@
+"""A model's sampling settings: SampleConfig, saved with the model (model_index.json) and
+overridable per call, and SAMPLER_FIELDS, the fields that choose how it samples.
+
+The pipeline (`kinema.pipeline`, which re-exports both) reads them; the command line's sampler
+flags (`kinema.cli.SAMPLER_FLAGS`) and `kinema eval`'s settings name one field each.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+# the SampleConfig fields that choose how a model samples (not what it generates): the sampler
+# flags of every generation command (kinema.cli.SAMPLER_FLAGS) and evaluate_model's settings
+SAMPLER_FIELDS = ("sampler", "eta", "eta_t_min", "expert_boundary", "refine_strength", "refine_smooth",
+                  "guidance_t_min", "guidance_t_max", "guidance_rule")
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    """Inference defaults saved with a model (in model_index.json); every field can be overridden per call."""
+
+    num_inference_steps: int = 20
+    guidance_scale: float = 4.0
+    shift: float = 1.5  # timestep shift toward noise (SD3); match the training shift
+    noise_shared: float = 0.0  # the starting noise's variance common to all frames; match the training's
+    sampler: str = "euler"  # euler | heun | stochastic (ancestral, re-noises eta of each step)
+    eta: float = 1.0  # the stochastic sampler's noise: 0 = Euler, 1 = DDPM's posterior
+    eta_t_min: float = 0.0  # ... added only on steps that start above this t (deterministic below)
+    # self-refinement of windows drawn from noise: the first pass's latents are low-passed along
+    # time (refine_smooth passes of a [1, 2, 1] / 4 kernel over the latent frames), noised again
+    # to t = refine_strength and denoised once more; 0 = one pass. See _refine.
+    refine_strength: float = 0.0
+    refine_smooth: int = 2
+    # classifier-free guidance only on steps whose noise level t lies in [guidance_t_min,
+    # guidance_t_max]; the others take the conditional velocity alone, one DiT pass (Kynkaanniemi
+    # et al. 2024, "Applying guidance in a limited interval"). guidance_rule "zero_star": CFG-Zero*
+    # (flow.guided_velocity).
+    guidance_t_min: float = 0.0
+    guidance_t_max: float = 1.0
+    guidance_rule: str = "cfg"
+    # the unconditional side of guidance when a call names no negative prompt; None: the learned
+    # null text. A model sets it to steer away from what its unspecific prompts average over.
+    negative_prompt: str | None = None
+    # with a high-noise expert (a second DiT, the model folder's part "dit_high_noise"), the steps
+    # that start at a noise level t >= expert_boundary use it and the rest the main DiT, as Wan 2.2
+    # splits denoising between a layout expert and a detail expert; ignored without one
+    expert_boundary: float = 0.9
+    fps: float = 16.0
+    width: int = 128
+    height: int = 128
+    seconds: float = 2.0
+    buckets: tuple[tuple[int, int], ...] = ((128, 128), (160, 96), (96, 160))  # (width, height)
+    window_frames: int = 33  # frames one denoising window covers: the training clip length
+    context_frames: int = 9  # frames a window inherits from the one before (extension, long video)
+    max_seconds: float = 60.0
+
+    def override(self, **values) -> "SampleConfig":
+        """A copy with the given fields replaced; a value of None keeps this config's."""
+        given = {k: v for k, v in values.items() if v is not None}
+        return dataclasses.replace(self, **given) if given else self
+
+    @property
+    def sampler_settings(self) -> dict:
+        """The sampler and, for the stochastic one, its noise settings; noise shared across frames
+        where the model has it (for reports)."""
+        return {"sampler": self.sampler,
+                **({"eta": self.eta, "eta_t_min": self.eta_t_min} if self.sampler == "stochastic" else {}),
+                **({"noise_shared": self.noise_shared} if self.noise_shared else {}),
+                **({"guidance_t_min": self.guidance_t_min} if self.guidance_t_min > 0 else {}),
+                **({"guidance_t_max": self.guidance_t_max} if self.guidance_t_max < 1 else {}),
+                **({"guidance_rule": self.guidance_rule} if self.guidance_rule != "cfg" else {}),
+                **({"refine_strength": self.refine_strength, "refine_smooth": self.refine_smooth}
+                   if self.refine_strength else {})}
+
+    def __post_init__(self):
+        object.__setattr__(self, "buckets", tuple(tuple(int(v) for v in b) for b in self.buckets))
+        if self.sampler not in ("euler", "heun", "stochastic"):
+            raise ValueError(f"sampler must be 'euler', 'heun' or 'stochastic', got {self.sampler!r}")
+        if self.guidance_rule not in ("cfg", "zero_star"):
+            raise ValueError(f"guidance_rule must be 'cfg' or 'zero_star', got {self.guidance_rule!r}")
+        if self.refine_smooth < 0:
+            raise ValueError(f"refine_smooth must be >= 0 (passes of the time filter), got {self.refine_smooth}")
+        for name in ("eta", "eta_t_min", "expert_boundary", "refine_strength", "guidance_t_min", "guidance_t_max"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.guidance_t_min > self.guidance_t_max:
+            raise ValueError(f"guidance_t_min ({self.guidance_t_min}) must not exceed guidance_t_max "
+                             f"({self.guidance_t_max})")
+        if not 0.0 <= self.noise_shared < 1.0:
+            raise ValueError(f"noise_shared must be in [0, 1) (0 = iid noise per frame), got {self.noise_shared}")
+        for name in ("window_frames", "context_frames"):
+            n = getattr(self, name)
+            if n < 1 or (n - 1) % 4:
+                raise ValueError(f"{name} must be 1 + 4k frames, got {n}")
+        if self.context_frames >= self.window_frames:
+            raise ValueError("context_frames must be smaller than window_frames")
+        if (self.width, self.height) not in self.buckets:
+            raise ValueError(f"default size {self.width}x{self.height} must be one of the buckets {self.buckets}")
