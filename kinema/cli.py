@@ -279,7 +279,8 @@ def cmd_eval(args) -> None:
 SAMPLER_FLAGS = {"sampler": "--sampler", "eta": "--eta", "eta_t_min": "--eta-t-min",
                  "expert_boundary": "--expert-boundary", "refine_strength": "--refine", "refine_smooth": "--refine-smooth",
                  "guidance_t_min": "--guidance-min-t", "guidance_t_max": "--guidance-max-t",
-                 "guidance_rule": "--guidance-rule"}
+                 "guidance_rule": "--guidance-rule", "steady_steps": "--steady", "steady_iters": "--steady-iters",
+                 "steady_lr": "--steady-lr", "steady_score": "--steady-score"}
 
 
 def add_sampler_arguments(p: argparse.ArgumentParser) -> None:
@@ -305,6 +306,16 @@ def add_sampler_arguments(p: argparse.ArgumentParser) -> None:
                    help="guidance only on steps at noise level <= T (default: the model's)")
     p.add_argument("--guidance-rule", choices=["cfg", "zero_star"], default=None,
                    help="cfg: v_u + g (v_c - v_u); zero_star: CFG-Zero*'s rescaled v_u (default: the model's)")
+    p.add_argument("--steady", type=int, default=None, metavar="N", dest="steady_steps",
+                   help="variance guidance on the first N steps: fewer objects that appear and vanish, "
+                   "each guided step about 1 + 3 K DiT passes instead of 1 (0: off; default: the model's)")
+    p.add_argument("--steady-iters", type=int, default=None, metavar="K",
+                   help="gradient steps on the sample per --steady step (default: the model's)")
+    p.add_argument("--steady-lr", type=float, default=None, metavar="LR",
+                   help="the size of each --steady gradient step (Adam; default: the model's)")
+    p.add_argument("--steady-score", choices=["moments", "flowmo"], default=None,
+                   help="what --steady lowers: moments, each frame's colour statistics drifting (blind to "
+                   "motion); flowmo, FlowMo's variance of frame changes (default: the model's)")
 
 
 def apply_sampler_arguments(pipe, args: argparse.Namespace):

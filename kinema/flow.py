@@ -37,12 +37,19 @@ __all__ = [
     "sample_heun",
     "sample_stochastic",
     "guided_velocity",
+    "moment_drift",
+    "frame_change_variance",
+    "STEADY_SCORES",
+    "variance_guide",
 ]
 
 # Velocity field seen by the samplers: velocity(x (B, C, T, H, W), t (B, T)) -> v like x.
 VelocityFn = Callable[[Tensor, Tensor], Tensor]
 # callback(step, t, x, x0_pred): after each step; x is at ts[step + 1], x0_pred = x_t - t * v.
 Callback = Callable[[int, float, Tensor, Tensor], None]
+# guide(step, x, t_frames) -> (x', v) or None: before a step, a sample x' to take the step from
+# and the velocity to take it with (in place of velocity(x, t_frames)); None leaves the step alone.
+Guide = Callable[[int, Tensor, Tensor], "tuple[Tensor, Tensor] | None"]
 
 # Conditioning modes drawn in training (Open-Sora v1.2 style masks).
 CONDITION_MODES = ("none", "first", "last", "first_last", "random")
@@ -306,6 +313,78 @@ def _frame_times(t: Tensor | float, x: Tensor, mask5: Tensor | None) -> Tensor:
     return tf if mask5 is None else tf.masked_fill(mask5[:, 0, :, 0, 0], 0.0)
 
 
+def _step_start(velocity: VelocityFn, guide: Guide | None, i: int, x: Tensor, tf: Tensor,
+                clean: Tensor | None, m5: Tensor | None) -> tuple[Tensor, Tensor]:
+    """(x, v) that step i starts from: the guide's moved sample and velocity where it gives them
+    (given frames set back to clean), else x and velocity(x, tf)."""
+    moved = guide(i, x, tf) if guide is not None else None
+    if moved is None:
+        return x, velocity(x, tf)
+    x, v = moved
+    return (x if m5 is None else torch.where(m5, clean.to(x.dtype), x)), v
+
+
+def moment_drift(x0: Tensor) -> Tensor:
+    """How much a clip's latent frames' statistics drift over time, blind to motion: the variance
+    over frames of each frame's per-channel spatial mean and standard deviation, summed over
+    channels, averaged over the batch. x0: (B, C, T, H, W). An object that moves within the frame
+    keeps its frame's moments; one that appears, vanishes or splits changes them."""
+    mean, std = x0.mean(dim=(-2, -1)), x0.std(dim=(-2, -1))  # (B, C, T) each
+    return (mean.var(dim=2, unbiased=False) + std.var(dim=2, unbiased=False)).sum(dim=1).mean()
+
+
+def frame_change_variance(x0: Tensor) -> Tensor:
+    """FlowMo's temporal incoherence of a clip (Shaulov et al. 2025): the variance over time of
+    the frame-to-frame change |x0[f+1] - x0[f]|, averaged over channels, at the latent position
+    (and batch element) where it is largest. x0: (B, C, T, H, W). It counts an object that moves
+    as incoherent too."""
+    change = (x0[:, :, 1:] - x0[:, :, :-1]).abs()  # (B, C, T-1, H, W)
+    return change.var(dim=2, unbiased=False).mean(dim=1).amax()
+
+
+# the scores variance guidance lowers, by SampleConfig.steady_score
+STEADY_SCORES: Mapping[str, Callable[[Tensor], Tensor]] = {"moments": moment_drift, "flowmo": frame_change_variance}
+
+
+def variance_guide(
+    velocity: VelocityFn,
+    *,
+    steps: int,
+    iters: int = 3,
+    lr: float = 0.007,
+    score: Callable[[Tensor], Tensor] = moment_drift,
+) -> Guide:
+    """Variance guidance on the first `steps` steps (FlowMo, Shaulov et al. 2025), a guide for
+    the samplers. Before each of those steps, `iters` Adam steps (learning rate lr) move the
+    sample x_t down the gradient of score(x0), x0 = x_t - t v(x_t) the clean prediction (the
+    gradient flows through the model); the step is then taken from the moved sample with the
+    velocity of the unmoved one, as FlowMo does. Frames at t = 0 (given) are not moved; a window
+    of one latent frame has no time to steady and is left alone. With the motion-blind
+    moment_drift, it lowers the flicker of objects that appear and vanish while leaving moving
+    objects free (MODEL_CARD, "Variance guidance on the first steps")."""
+    if steps < 0 or iters < 1 or lr < 0:
+        raise ValueError(f"variance guidance needs steps >= 0, iters >= 1 and lr >= 0; got {steps}, {iters}, {lr}")
+
+    def guide(i: int, x: Tensor, t_frames: Tensor) -> tuple[Tensor, Tensor] | None:
+        if i >= steps or x.shape[2] < 2:
+            return None
+        with torch.no_grad():
+            v0 = velocity(x, t_frames)
+        t5 = _per_frame(t_frames).to(x.dtype)
+        free = (t5 > 0).to(x.dtype)  # given frames (t = 0) stay where they are
+        moved = x.detach().clone().requires_grad_(True)
+        opt = torch.optim.Adam([moved], lr=lr)
+        with torch.enable_grad():
+            for _ in range(iters):
+                x0 = moved - t5 * velocity(moved, t_frames)
+                (grad,) = torch.autograd.grad(score(x0), moved)
+                moved.grad = grad * free
+                opt.step()
+        return moved.detach(), v0
+
+    return guide
+
+
 def sample_euler(
     velocity: VelocityFn,
     x: Tensor,
@@ -314,6 +393,7 @@ def sample_euler(
     clean: Tensor | None = None,
     clean_mask: Tensor | None = None,
     callback: Callback | None = None,
+    guide: Guide | None = None,
 ) -> Tensor:
     """Euler ODE solver from ts[0] to ts[-1] (the minRF / SD3 sampler).
 
@@ -321,12 +401,13 @@ def sample_euler(
     t = ts[0] (noise, or noised source for SDEdit); ts: (S + 1,) decreasing from timesteps().
     clean: (B, C, T, H, W) latents for the frames where clean_mask ((B, T) or (T,) bool) is
     True: those frames are set from clean, seen by the model at t = 0 and returned
-    bit-identical. Returns x at t = ts[-1].
+    bit-identical. guide: moves the sample before a step and gives the step's velocity
+    (variance_guide); clean frames stay clean. Returns x at t = ts[-1].
     """
     x, m5 = _clamp_clean(x, clean, clean_mask)
     for i in range(len(ts) - 1):
         t, t_next = float(ts[i]), float(ts[i + 1])
-        v = velocity(x, _frame_times(t, x, m5))
+        x, v = _step_start(velocity, guide, i, x, _frame_times(t, x, m5), clean, m5)
         x0_pred = x - t * v
         x = x + (t_next - t) * v
         if m5 is not None:
@@ -344,6 +425,7 @@ def sample_heun(
     clean: Tensor | None = None,
     clean_mask: Tensor | None = None,
     callback: Callback | None = None,
+    guide: Guide | None = None,
 ) -> Tensor:
     """Heun's second-order method (Karras et al. 2022, Algorithm 1 with no churn).
 
@@ -353,7 +435,7 @@ def sample_heun(
     x, m5 = _clamp_clean(x, clean, clean_mask)
     for i in range(len(ts) - 1):
         t, t_next = float(ts[i]), float(ts[i + 1])
-        v = velocity(x, _frame_times(t, x, m5))
+        x, v = _step_start(velocity, guide, i, x, _frame_times(t, x, m5), clean, m5)
         x0_pred = x - t * v
         x_euler = x + (t_next - t) * v
         if t_next > 0:
@@ -382,6 +464,7 @@ def sample_stochastic(
     clean: Tensor | None = None,
     clean_mask: Tensor | None = None,
     callback: Callback | None = None,
+    guide: Guide | None = None,
 ) -> Tensor:
     """Ancestral sampler: each step predicts (x0, eps) and re-noises part of eps with fresh noise.
 
@@ -404,7 +487,7 @@ def sample_stochastic(
     x, m5 = _clamp_clean(x, clean, clean_mask)
     for i in range(len(ts) - 1):
         t, u = float(ts[i]), float(ts[i + 1])
-        v = velocity(x, _frame_times(t, x, m5))
+        x, v = _step_start(velocity, guide, i, x, _frame_times(t, x, m5), clean, m5)
         x0_pred = x - t * v
         eps_pred = x + (1 - t) * v
         c = 0.0

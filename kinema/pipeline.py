@@ -439,9 +439,14 @@ class KinemaPipeline:
         sampler = {"euler": flow.sample_euler, "heun": flow.sample_heun,
                    "stochastic": functools.partial(flow.sample_stochastic, eta=cfg.eta, t_min=cfg.eta_t_min,
                                                    generator=req.generator, noise_shared=cfg.noise_shared)}[cfg.sampler]
-        solve = functools.partial(sampler, self._velocity(req), clean=clean, clean_mask=clean_mask,
+        velocity = self._velocity(req)
+        solve = functools.partial(sampler, velocity, clean=clean, clean_mask=clean_mask,
                                   callback=self._step_callback(req))
-        lat = solve(x, ts)
+        # variance guidance steadies the first steps of a window drawn from noise (not an edit's)
+        guide = (flow.variance_guide(velocity, steps=cfg.steady_steps, iters=cfg.steady_iters, lr=cfg.steady_lr,
+                                     score=flow.STEADY_SCORES[cfg.steady_score])
+                 if cfg.steady_steps and x0 is None else None)
+        lat = solve(x, ts, guide=guide)
         refine_steps = self._refine_steps(req, num_frames) if x0 is None else 0
         if refine_steps:
             lat = self._refine(req, solve, lat, refine_steps)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 # the SampleConfig fields that choose how a model samples (not what it generates): the sampler
 # flags of every generation command (kinema.cli.SAMPLER_FLAGS) and evaluate_model's settings
 SAMPLER_FIELDS = ("sampler", "eta", "eta_t_min", "expert_boundary", "refine_strength", "refine_smooth",
-                  "guidance_t_min", "guidance_t_max", "guidance_rule")
+                  "guidance_t_min", "guidance_t_max", "guidance_rule", "steady_steps", "steady_iters", "steady_lr",
+                  "steady_score")
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,15 @@ class SampleConfig:
     guidance_t_min: float = 0.0
     guidance_t_max: float = 1.0
     guidance_rule: str = "cfg"
+    # variance guidance (flow.variance_guide) on the first steady_steps steps of a window drawn
+    # from noise: steady_iters Adam steps of size steady_lr move the sample towards a clean
+    # prediction whose frames keep their statistics (objects that do not appear or vanish); each
+    # guided step costs about 1 + 3 * steady_iters DiT passes instead of 1 (a backward pass
+    # costs about two); 0 = off.
+    steady_steps: int = 0
+    steady_iters: int = 3
+    steady_lr: float = 0.007
+    steady_score: str = "moments"  # moments: motion-blind (flow.moment_drift); flowmo: FlowMo's own
     # the unconditional side of guidance when a call names no negative prompt; None: the learned
     # null text. A model sets it to steer away from what its unspecific prompts average over.
     negative_prompt: str | None = None
@@ -71,7 +81,9 @@ class SampleConfig:
                 **({"guidance_t_max": self.guidance_t_max} if self.guidance_t_max < 1 else {}),
                 **({"guidance_rule": self.guidance_rule} if self.guidance_rule != "cfg" else {}),
                 **({"refine_strength": self.refine_strength, "refine_smooth": self.refine_smooth}
-                   if self.refine_strength else {})}
+                   if self.refine_strength else {}),
+                **({"steady_steps": self.steady_steps, "steady_iters": self.steady_iters,
+                    "steady_lr": self.steady_lr, "steady_score": self.steady_score} if self.steady_steps else {})}
 
     def __post_init__(self):
         object.__setattr__(self, "buckets", tuple(tuple(int(v) for v in b) for b in self.buckets))
@@ -79,6 +91,11 @@ class SampleConfig:
             raise ValueError(f"sampler must be 'euler', 'heun' or 'stochastic', got {self.sampler!r}")
         if self.guidance_rule not in ("cfg", "zero_star"):
             raise ValueError(f"guidance_rule must be 'cfg' or 'zero_star', got {self.guidance_rule!r}")
+        if self.steady_steps < 0 or self.steady_iters < 1 or self.steady_lr <= 0:
+            raise ValueError(f"steady_steps must be >= 0 (0: off), steady_iters >= 1 and steady_lr > 0; got "
+                             f"{self.steady_steps}, {self.steady_iters}, {self.steady_lr}")
+        if self.steady_score not in ("moments", "flowmo"):
+            raise ValueError(f"steady_score must be 'moments' or 'flowmo', got {self.steady_score!r}")
         if self.refine_smooth < 0:
             raise ValueError(f"refine_smooth must be >= 0 (passes of the time filter), got {self.refine_smooth}")
         for name in ("eta", "eta_t_min", "expert_boundary", "refine_strength", "guidance_t_min", "guidance_t_max"):

@@ -86,7 +86,8 @@ def evaluate_model(
     with num 100: the second half of 200, to check settings the first half chose); seeds: videos
     per prompt (seed 0..seeds-1). steps, guidance_scale and `sampling`, the SampleConfig fields of
     the sampler (shift, sampler, eta, eta_t_min, expert_boundary, negative_prompt ("" for the null
-    text), refine_strength, refine_smooth, guidance_t_min, guidance_t_max, guidance_rule): sampler
+    text), refine_strength, refine_smooth, guidance_t_min, guidance_t_max, guidance_rule,
+    steady_steps, steady_iters, steady_lr, steady_score): sampler
     settings (None: the model's saved defaults), so one model folder is scored at several settings.
     clip_model: a folder written by `kinema train clip`, for the video-text score and FVD of
     every row.
