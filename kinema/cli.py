@@ -220,6 +220,8 @@ def cmd_eval(args) -> None:
     if (args.where is not None or args.objects is not None or args.row != "model") and args.compare is None:
         raise ValueError("--where, --objects and --row pick the prompts and the row of a comparison; "
                          "use them with --compare A B")
+    if args.model_only and (args.compare is not None or args.vae is not None or args.video is not None):
+        raise ValueError("--model-only picks the rows of a model's evaluation; drop it with --compare, --vae or --video")
     if args.from_index and (args.vae is not None or args.video is not None):
         raise ValueError("--from-index picks prompts of a model's evaluation or comparison, not of --vae or --video")
     if args.compare is not None:  # two reports of the same prompts: paired differences B - A
@@ -264,8 +266,9 @@ def cmd_eval(args) -> None:
     from kinema.eval.run import evaluate_model
 
     clip = args.clip if args.clip is not None else (str(DEFAULT_CLIP_DIR) if DEFAULT_CLIP_DIR.is_dir() else None)
+    rows = ("model",) if args.model_only else ("model", "vae", "ceiling", "baseline")
     evaluate_model(args.model, args.out, split=args.split, num=args.num, seeds=args.seeds,
-                   from_index=args.from_index, steps=args.steps,
+                   from_index=args.from_index, steps=args.steps, rows=rows,
                    guidance_scale=args.guidance, shift=args.shift, negative_prompt=args.negative,
                    clip_model=clip, **sampler_settings(args))
     print(f"report: {Path(args.out) / 'report.md'}")
@@ -420,6 +423,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --compare: only prompts containing TEXT (\"!TEXT\": only those without it)")
     p.add_argument("--objects", type=int, default=None, metavar="N",
                    help="with --compare: only prompts that ask for N objects (1: \"a red ball falls\")")
+    p.add_argument("--model-only", action="store_true",
+                   help="score the model's row alone, not the vae, ceiling and baseline rows, which no sampler "
+                   "setting changes (for a run to --compare with another of the same model)")
     p.add_argument("--from-index", type=int, default=0, metavar="N",
                    help="prompts from index N on: score prompts N..N+num-1, or with --compare pair only those "
                    "(e.g. 100: the half of 200 that did not pick the settings)")

@@ -125,6 +125,7 @@ def test_modes_from_the_command_line(model_dir, tmp_path):
     (["animate", "{tmp}/broken.png", "a ball", "-o", "{tmp}/x.mp4"], "broken.png"),
     (["extend", "{tmp}/short.mp4", "a ball", "-o", "{tmp}/x.mp4"], "at least 5"),
     (["connect", "{tmp}/clip.mp4", "{tmp}/wide.mp4", "a ball", "-o", "{tmp}/x.mp4"], "differ in size"),
+    (["eval", "--model-only", "--compare", "{tmp}/a", "{tmp}/b"], "--model-only"),
     (["world", "render", "zzz qqq", "-o", "{tmp}/x.mp4"], "vocabulary"),
     (["world", "render", "a red ball", "-o", "{tmp}/x.mp4", "--size", "129x96"], "even"),
 ])

@@ -85,6 +85,29 @@ def test_evaluate_model_writes_the_report(model_dir, tmp_path):
     assert "Object count by the number of objects asked" in md
 
 
+def test_a_model_only_evaluation_scores_the_same_model_row_and_pairs_with_a_full_one(model_dir, tmp_path):
+    """rows=("model",) (`kinema eval --model-only`) skips the vae, ceiling and baseline rows: the
+    model's records equal a full run's, so --compare pairs the two; the other rows are absent
+    (a comparison of them is refused with the rows there are), and rows without the model are refused."""
+    from kinema.eval.compare import compare_reports
+    from kinema.eval.run import evaluate_model
+
+    full = evaluate_model(model_dir, tmp_path / "full", num=1, progress=False)
+    only = evaluate_model(model_dir, tmp_path / "only", num=1, rows=("model",), progress=False)
+    assert set(only["splits"]["id"]["rows"]) == {"model"} and only["settings"]["rows"] == "model"
+    assert "rows" not in full["settings"]
+    same = [json.dumps(r["splits"]["id"]["samples"]["model"], sort_keys=True) for r in (only, full)]  # NaN-safe
+    assert same[0] == same[1]
+    assert "| attribute | model |" in (tmp_path / "only" / "report.md").read_text()
+    diff = compare_reports(full, only)["splits"]["id"]["scores"]["overall"]
+    assert diff["diff"] == 0.0 and diff["n"] == 1
+    with pytest.raises(ValueError, match="row 'vae' is not in the reports; choose one of model"):
+        compare_reports(full, only, row="vae")
+    for bad in (("vae",), ("model", "critic"), ("model", "model")):
+        with pytest.raises(ValueError, match="rows must name 'model'"):
+            evaluate_model(model_dir, tmp_path / "bad", num=1, rows=bad, progress=False)
+
+
 def test_evaluate_model_samples_with_the_given_guidance_shift_and_sampler(tmp_path):
     import dataclasses
 
