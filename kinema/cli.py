@@ -266,11 +266,10 @@ def cmd_eval(args) -> None:
     from kinema.eval.run import evaluate_model
 
     clip = args.clip if args.clip is not None else (str(DEFAULT_CLIP_DIR) if DEFAULT_CLIP_DIR.is_dir() else None)
-    rows = ("model",) if args.model_only else ("model", "vae", "ceiling", "baseline")
     evaluate_model(args.model, args.out, split=args.split, num=args.num, seeds=args.seeds,
-                   from_index=args.from_index, steps=args.steps, rows=rows,
+                   from_index=args.from_index, steps=args.steps,
                    guidance_scale=args.guidance, shift=args.shift, negative_prompt=args.negative,
-                   clip_model=clip, **sampler_settings(args))
+                   clip_model=clip, **({"rows": ("model",)} if args.model_only else {}), **sampler_settings(args))
     print(f"report: {Path(args.out) / 'report.md'}")
 
 

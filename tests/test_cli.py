@@ -86,6 +86,19 @@ def test_every_sampler_setting_has_one_flag():
     assert set(SAMPLER_FLAGS) == set(SAMPLER_FIELDS) and len(set(SAMPLER_FLAGS.values())) == len(SAMPLER_FLAGS)
 
 
+def test_eval_model_only_and_steady_reach_the_report(model_dir, tmp_path):
+    """kinema eval --model-only --steady 1: the report holds the model's row alone and names the guidance."""
+    import json
+
+    out = tmp_path / "r"
+    assert main(["eval", "--model", model_dir, "--out", str(out), "--num", "1", "--model-only",
+                 "--steady", "1", "--steady-lr", "0.01"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert list(report["splits"]["id"]["rows"]) == ["model"]
+    assert (report["settings"]["rows"], report["settings"]["steady_steps"], report["settings"]["steady_lr"]) == (
+        "model", 1, 0.01)
+
+
 def test_sampler_flags_pass_on_to_another_command():
     """sampler_argv(args) gives back the flags that were given (benchmarks hand them to child processes)."""
     from kinema.cli import add_sampler_arguments, sampler_argv

@@ -77,7 +77,7 @@ def evaluate_model(
     steps: int | None = None,
     guidance_scale: float | None = None,
     clip_model: str | os.PathLike | None = None,
-    rows: tuple[str, ...] = ("model", "vae", "ceiling", "baseline"),
+    rows: tuple[str, ...] = ALL_ROWS,
     progress: bool = True,
     **sampling,
 ) -> dict:
@@ -141,7 +141,7 @@ def evaluate_model(
         report["settings"]["rows"] = "+".join(rows)
     t0 = time.monotonic()
     for s in splits:
-        # 2. the three videos of every (prompt, seed), scored as they come
+        # 2. every row's video of every (prompt, seed), scored as they come
         records = {r: [] for r in ALL_ROWS if r in rows}
         feats = {r: [] for r in records}
         bar = tqdm(total=num * seeds, desc=f"evaluating ({s})", unit="video", disable=not progress, file=sys.stderr)
