@@ -108,6 +108,16 @@ def test_a_model_only_evaluation_scores_the_same_model_row_and_pairs_with_a_full
             evaluate_model(model_dir, tmp_path / "bad", num=1, rows=bad, progress=False)
 
 
+
+def test_an_evaluation_without_the_vae_row_never_runs_the_vae(model_dir, tmp_path, monkeypatch):
+    from kinema.eval import reconstruction
+    from kinema.eval.run import evaluate_model
+
+    monkeypatch.setattr(reconstruction, "reconstruct", lambda *a, **k: pytest.fail("the vae row was not asked for"))
+    report = evaluate_model(model_dir, tmp_path / "r", num=1, rows=("model", "ceiling"), progress=False)
+    assert list(report["splits"]["id"]["rows"]) == ["model", "ceiling"]
+
+
 def test_evaluate_model_samples_with_the_given_guidance_shift_and_sampler(tmp_path):
     import dataclasses
 

@@ -152,14 +152,16 @@ def evaluate_model(
                              guidance_scale=guidance_scale)
                 name = f"{s}_{i:04d}_s{k}.mp4"
                 write_video(out / "videos" / name, video.frames, video.fps)
-                clips = {"model": video.frames}
+                clips = {"model": video.frames}  # the rows asked for, in ALL_ROWS' order
                 if "vae" in rows or "ceiling" in rows:
                     ceiling = _ceiling_clip(prompt, k, s, fps, width, height)
-                    clips["vae"] = None if ceiling is None else reconstruct(pipe.vae, ceiling)
-                    clips["ceiling"] = ceiling
+                    if "vae" in rows:
+                        clips["vae"] = None if ceiling is None else reconstruct(pipe.vae, ceiling)
+                    if "ceiling" in rows:
+                        clips["ceiling"] = ceiling
                 if "baseline" in rows:
                     clips["baseline"] = _world_clip("id", BASELINE_SEED_OFFSET + i * seeds + k, fps, width, height)
-                for r, frames in ((r, clips[r]) for r in records):
+                for r, frames in clips.items():
                     rec = {"prompt": prompt, "split": s, "index": i, "seed": k}
                     if frames is None:
                         rec["scores"] = {"error": "no simulated scene realises this prompt"}
