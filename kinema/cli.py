@@ -122,17 +122,25 @@ class _Progress:
             self.bar.close()
 
 
-def _run_generation(args, make) -> None:
-    """Check the output, load the model, call make(pipe, kwargs) -> Video, save and report."""
+def _run_generation(args, make, *, expands: bool = False) -> None:
+    """Check the output, load the model, call make(pipe, kwargs) -> Video, save and report.
+    expands: the mode expands its prompt where the model says so (KinemaPipeline.expand)."""
     import time
 
     out = check_output(args.output)
     start = time.perf_counter()
     print(f"loading {args.model or 'the default model'}", file=sys.stderr)
     pipe = _load_pipeline(args)
-    if pipe.text_encoder.model is None and not pipe.text_encoder.is_cached(args.prompt):
-        print("loading the text encoder: a prompt not encoded before (its encoding is kept on disk)", file=sys.stderr)
     kwargs = _sample_kwargs(args, pipe)
+    text = args.prompt
+    if expands and pipe.config.expand_prompt:
+        text = pipe.expand(args.prompt, seed=kwargs.get("seed"), fps=kwargs.get("fps"), width=kwargs.get("width"),
+                           height=kwargs.get("height"))
+        print(f"prompt expanded: {text}" if text != args.prompt else
+              "prompt kept as typed (the world cannot expand it: a word outside its vocabulary, or no object)",
+              file=sys.stderr)
+    if pipe.text_encoder.model is None and not pipe.text_encoder.is_cached(text):
+        print("loading the text encoder: a prompt not encoded before (its encoding is kept on disk)", file=sys.stderr)
     progress = _Progress()
     kwargs["callback"] = progress
     try:
@@ -159,7 +167,7 @@ def cmd_generate(args) -> None:
             return pipe(args.prompt, num_frames=1, **kw)
         return pipe(args.prompt, seconds=args.seconds, **kw)
 
-    _run_generation(args, make)
+    _run_generation(args, make, expands=True)
 
 
 def cmd_animate(args) -> None:
@@ -191,7 +199,7 @@ def cmd_connect(args) -> None:
 
 
 def cmd_loop(args) -> None:
-    _run_generation(args, lambda pipe, kw: pipe.loop(args.prompt, seconds=args.seconds, **kw))
+    _run_generation(args, lambda pipe, kw: pipe.loop(args.prompt, seconds=args.seconds, **kw), expands=True)
 
 
 def cmd_edit(args) -> None:
@@ -282,7 +290,7 @@ SAMPLER_FLAGS = {"sampler": "--sampler", "eta": "--eta", "eta_t_min": "--eta-t-m
                  "expert_boundary": "--expert-boundary", "refine_strength": "--refine", "refine_smooth": "--refine-smooth",
                  "guidance_t_min": "--guidance-min-t", "guidance_t_max": "--guidance-max-t",
                  "guidance_rule": "--guidance-rule", "steady_steps": "--steady", "steady_iters": "--steady-iters",
-                 "steady_lr": "--steady-lr", "steady_score": "--steady-score"}
+                 "steady_lr": "--steady-lr", "steady_score": "--steady-score", "expand_prompt": "--expand"}
 
 
 def add_sampler_arguments(p: argparse.ArgumentParser) -> None:
@@ -320,6 +328,12 @@ def add_sampler_arguments(p: argparse.ArgumentParser) -> None:
                    "motion); flowmo, FlowMo's variance of frame changes (default: the model's)")
 
 
+    p.add_argument("--expand", action=argparse.BooleanOptionalAction, default=None, dest="expand_prompt",
+                   help="Sora-style prompt expansion (generate, loop): the model is given the detailed caption "
+                   "of a scene the world's simulator draws for the prompt; --no-expand: the prompt as typed "
+                   "(default: the model's)")
+
+
 def apply_sampler_arguments(pipe, args: argparse.Namespace):
     """The arguments of add_sampler_arguments held as pipe's defaults for every call (SampleConfig checks them)."""
     pipe.config = pipe.config.override(**sampler_settings(args))
@@ -333,8 +347,14 @@ def sampler_settings(args: argparse.Namespace) -> dict:
 
 def sampler_argv(args: argparse.Namespace) -> list[str]:
     """The flags that give another command the sampler settings of args (those given)."""
-    return [x for field, flag in SAMPLER_FLAGS.items() if getattr(args, field) is not None
-            for x in (flag, str(getattr(args, field)))]
+    out = []
+    for field, flag in SAMPLER_FLAGS.items():
+        value = getattr(args, field)
+        if isinstance(value, bool):  # a --flag / --no-flag pair
+            out.append(flag if value else "--no-" + flag[2:])
+        elif value is not None:
+            out += [flag, str(value)]
+    return out
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import math
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,9 @@ from kinema.video import Video
 
 DEFAULT_MODEL_DIR = Path(__file__).parent / "assets" / "default"
 MAX_PROMPT_CHARS = 2000
+# prompt expansion draws its scene at seed + this, so an expanded caption never describes the
+# scene `kinema eval` renders as the reference of the same prompt and seed (its ceiling row)
+EXPAND_SEED_OFFSET = 1_000_003
 
 # callback(step, total_steps): called after every denoising step of every window.
 ProgressFn = Callable[[int, int], None]
@@ -227,7 +231,7 @@ class KinemaPipeline:
         """
         # 1. check inputs and encode the prompt
         req = self._request(prompt, negative_prompt, fps, height, width, num_inference_steps,
-                            guidance_scale, seed, generator, callback)
+                            guidance_scale, seed, generator, callback, expand=self.config.expand_prompt)
         n = self._num_frames(seconds, num_frames, req.fps)
         # 2. plan the windows: the first is text-to-video, the rest extend it
         cfg = self.config
@@ -312,7 +316,7 @@ class KinemaPipeline:
     @torch.no_grad()
     def loop(self, prompt: str, *, seconds: float | None = None, transition_seconds: float = 0.75, **kwargs) -> Video:
         """A seamless loop: a clip, then a generated transition from its end back to its start."""
-        req = self._request(prompt, **self._common(kwargs))
+        req = self._request(prompt, **self._common(kwargs), expand=self.config.expand_prompt)
         n = self._num_frames(seconds, kwargs.get("num_frames"), req.fps)
         n_body = max(9, n - int(round(transition_seconds * req.fps)))
         if n_body > self.config.window_frames:
@@ -551,9 +555,10 @@ class KinemaPipeline:
 
     def _request(
         self, prompt, negative_prompt=None, fps=None, height=None, width=None, num_inference_steps=None,
-        guidance_scale=None, seed=None, generator=None, callback=None,
+        guidance_scale=None, seed=None, generator=None, callback=None, expand=False,
     ) -> _Request:
-        """Check every input, then encode the prompt and the unconditional text."""
+        """Check every input, then encode the prompt (expanded first if `expand`: see expand) and
+        the unconditional text."""
         cfg = self.config
         if not isinstance(prompt, str) or not prompt.strip():
             raise ValueError("the prompt is empty; describe the video, e.g. 'a red ball bounces on the floor'")
@@ -575,6 +580,8 @@ class KinemaPipeline:
             raise ValueError(f"guidance_scale must be >= 0, got {guidance}")
         if generator is None:
             generator = torch.Generator().manual_seed(0 if seed is None else int(seed))
+        if expand:
+            prompt = self.expand(prompt, seed=seed, fps=fps, width=width, height=height)
         text, text_mask = self.text_encoder.encode([prompt])
         if negative_prompt is None:  # the model's default; "" asks for the null text
             negative_prompt = cfg.negative_prompt
@@ -584,6 +591,35 @@ class KinemaPipeline:
             uncond = uncond.float()
         return _Request(text.float(), text_mask, uncond, uncond_mask, fps, width, height,
                         steps, guidance, generator, callback)
+
+    def expand(self, prompt: str, *, seed: int | None = None, fps: float | None = None, width: int | None = None,
+               height: int | None = None) -> str:
+        """Sora-style prompt expansion: the detailed caption of a scene the world's simulator draws
+        for `prompt` (kinema.world.prompts.expand_prompt, at seed + EXPAND_SEED_OFFSET, a clip of
+        the model's default length at fps and size), in the form of the detailed captions the
+        model trained on, which name the number of objects, their sizes, each one's verbs in
+        order, the background and the camera. What the prompt leaves open is drawn from the
+        world's distribution. A prompt the world cannot read whole (a word outside its
+        vocabulary, no object) or cannot realise is returned as given.
+
+        The modes that start from text alone (__call__, loop) apply it when the model's
+        config.expand_prompt is set; the result depends on the seed as the video does.
+        """
+        from kinema.world.prompts import expand_prompt, parse_prompt
+
+        cfg = self.config
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # unknown words: handled below
+                parsed = parse_prompt(prompt)
+            if parsed.unknown_words or not parsed.objects:
+                return prompt
+            return expand_prompt(prompt, EXPAND_SEED_OFFSET + (0 if seed is None else int(seed)),
+                                 fps=cfg.fps if fps is None else fps, seconds=cfg.seconds,
+                                 width=cfg.width if width is None else width,
+                                 height=cfg.height if height is None else height)
+        except ValueError:
+            return prompt
 
     def _num_frames(self, seconds: float | None, num_frames: int | None, fps: float) -> int:
         if num_frames is not None:

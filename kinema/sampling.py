@@ -10,11 +10,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-# the SampleConfig fields that choose how a model samples (not what it generates): the sampler
+# the SampleConfig fields that choose how a model samples (not what it generates; expand_prompt
+# rewords the prompt, in the world's words): the sampler
 # flags of every generation command (kinema.cli.SAMPLER_FLAGS) and evaluate_model's settings
 SAMPLER_FIELDS = ("sampler", "eta", "eta_t_min", "expert_boundary", "refine_strength", "refine_smooth",
                   "guidance_t_min", "guidance_t_max", "guidance_rule", "steady_steps", "steady_iters", "steady_lr",
-                  "steady_score")
+                  "steady_score", "expand_prompt")
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,12 @@ class SampleConfig:
     steady_iters: int = 3
     steady_lr: float = 0.007
     steady_score: str = "moments"  # moments: motion-blind (flow.moment_drift); flowmo: FlowMo's own
+    # Sora-style prompt expansion (KinemaPipeline.expand) for the modes that start from text alone
+    # (generate, loop): the DiT is given the detailed caption of a scene the world's simulator
+    # draws for the prompt ("A scene with one object on a gray background. A small red ball falls
+    # and then bounces. The camera is static."), the level of detail its training captions have.
+    # Only for models trained on the world: its simulator writes the caption.
+    expand_prompt: bool = False
     # the unconditional side of guidance when a call names no negative prompt; None: the learned
     # null text. A model sets it to steer away from what its unspecific prompts average over.
     negative_prompt: str | None = None
@@ -73,7 +80,7 @@ class SampleConfig:
     @property
     def sampler_settings(self) -> dict:
         """The sampler and, for the stochastic one, its noise settings; noise shared across frames
-        where the model has it (for reports)."""
+        where the model has it, and every option that is on (for reports)."""
         return {"sampler": self.sampler,
                 **({"eta": self.eta, "eta_t_min": self.eta_t_min} if self.sampler == "stochastic" else {}),
                 **({"noise_shared": self.noise_shared} if self.noise_shared else {}),
@@ -83,7 +90,8 @@ class SampleConfig:
                 **({"refine_strength": self.refine_strength, "refine_smooth": self.refine_smooth}
                    if self.refine_strength else {}),
                 **({"steady_steps": self.steady_steps, "steady_iters": self.steady_iters,
-                    "steady_lr": self.steady_lr, "steady_score": self.steady_score} if self.steady_steps else {})}
+                    "steady_lr": self.steady_lr, "steady_score": self.steady_score} if self.steady_steps else {}),
+                **({"expand_prompt": True} if self.expand_prompt else {})}
 
     def __post_init__(self):
         object.__setattr__(self, "buckets", tuple(tuple(int(v) for v in b) for b in self.buckets))
@@ -96,6 +104,8 @@ class SampleConfig:
                              f"{self.steady_steps}, {self.steady_iters}, {self.steady_lr}")
         if self.steady_score not in ("moments", "flowmo"):
             raise ValueError(f"steady_score must be 'moments' or 'flowmo', got {self.steady_score!r}")
+        if not isinstance(self.expand_prompt, bool):
+            raise ValueError(f"expand_prompt must be true or false, got {self.expand_prompt!r}")
         if self.refine_smooth < 0:
             raise ValueError(f"refine_smooth must be >= 0 (passes of the time filter), got {self.refine_smooth}")
         for name in ("eta", "eta_t_min", "expert_boundary", "refine_strength", "guidance_t_min", "guidance_t_max"):

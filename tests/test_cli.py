@@ -109,6 +109,9 @@ def test_sampler_flags_pass_on_to_another_command():
             "--guidance-min-t", "0.2", "--guidance-max-t", "0.8", "--guidance-rule", "zero_star"]
     args = p.parse_args(argv)
     assert p.parse_args(sampler_argv(args)) == args and sampler_argv(p.parse_args([])) == []
+    for flag, value in (("--expand", True), ("--no-expand", False)):  # a switch passes on as itself
+        args = p.parse_args([flag])
+        assert args.expand_prompt is value and sampler_argv(args) == [flag]
 
 
 def test_modes_from_the_command_line(model_dir, tmp_path):

@@ -487,7 +487,10 @@ def scene_from_prompt(
     )
 
 
-def expand_prompt(short: str, seed: int) -> str:
-    """Sora-style prompt expansion: the detailed caption of the scene scene_from_prompt builds."""
-    spec = scene_from_prompt(short, seed)
+def expand_prompt(short: str, seed: int, *, fps: float = 16, seconds: float = 2.0, width: int = 128,
+                  height: int = 128) -> str:
+    """Sora-style prompt expansion: the detailed caption of the scene scene_from_prompt builds
+    (a clip of `seconds` at fps, width x height), in the words of the detailed captions the
+    world's clips are trained with. Raises ValueError where scene_from_prompt does."""
+    spec = scene_from_prompt(short, seed, fps=fps, seconds=seconds, width=width, height=height)
     return caption_scene(spec, simulate(spec), seed)["detailed"]
