@@ -361,7 +361,7 @@ def variance_guide(
     velocity of the unmoved one, as FlowMo does. Frames at t = 0 (given) are not moved; a window
     of one latent frame has no time to steady and is left alone. With the motion-blind
     moment_drift, it lowers the flicker of objects that appear and vanish while leaving moving
-    objects free (MODEL_CARD, "Variance guidance on the first steps")."""
+    objects free (docs/experiments.md, "Variance guidance on the first steps")."""
     if steps < 0 or iters < 1 or lr < 0:
         raise ValueError(f"variance guidance needs steps >= 0, iters >= 1 and lr >= 0; got {steps}, {iters}, {lr}")
 

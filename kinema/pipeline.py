@@ -465,7 +465,7 @@ class KinemaPipeline:
 
         The shipped model's flicker is born at the top of the noise range, where each frame's own noise
         becomes its own objects, yet from a tenth of a steady clip at t = 0.9 it keeps the clip
-        steady (MODEL_CARD, "Where the flicker begins"). The time filter fades what the draft shows
+        steady (docs/experiments.md, "Where the flicker begins"). The time filter fades what the draft shows
         in one latent frame only and keeps what stays, so the second pass starts from a steadier
         layout than noise gives it. With refine_smooth = 0 it is one restart of Restart sampling
         (Xu et al. 2023: noise added back to a higher t, the ODE solved again, which contracts the
@@ -474,7 +474,7 @@ class KinemaPipeline:
         given (clean) frames, which it re-imposes, so they stay clean.
         Off by default: on the shipped model it steadies clips (a quarter fewer vanishing objects)
         and ties on `id` adherence, but loses object count on held-out combinations, and without
-        the filter shape on `id` (MODEL_CARD, "Self-refinement").
+        the filter shape on `id` (docs/experiments.md, "Self-refinement").
         """
         cfg = self.config
         draft = flow.smooth_frames(lat, cfg.refine_smooth)

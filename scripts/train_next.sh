@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The next default model, in progress (MODEL_CARD.md, "The VAE" and "The next model"): a VAE of the
+# The next default model, in progress (MODEL_CARD.md, "The VAE"; docs/experiments.md, "The next model"): a VAE of the
 # `fast2` layout trained from scratch, then a DiT on its latents that keeps the shipped DiT's
 # transformer body and learns its patch embedding and output layer afresh.
 #   VAE: `fast2` (kinema.models.vae.VAE_FAST2): a 2-frame stem fold plus a temporal downsample inside
@@ -66,7 +66,7 @@ fi
 #    model's 0.653 (paired -0.098 [-0.131, -0.062]; motion -0.232, shape -0.102) with fewer appearing /
 #    vanishing objects (-5.2 / -4.6 per clip), FVD 46.5 against 53.4 (with the eval's floor-contact fix:
 #    0.588 against 0.662, paired -0.074 [-0.110, -0.037]): not shipped, not committed
-#    (docs/eval/next-c2; MODEL_CARD.md, "The next model").
+#    (docs/eval/next-c2; docs/experiments.md, "The next model").
 OMP_NUM_THREADS=$THREADS kinema train dit --config default-dit --set data=data/world-mix --set output_dir=runs/dit-fast2-c2 \
   --set vae=runs/vB/export --set latent_cache=$LATENTS --set init_from=checkpoints/next-fast2 --set total_steps=4000 --set lr=2e-4 \
   --set warmup_steps=100 --set p_independent_t=0.1 --set p_image=0.1 --set sample_every=1000 \
