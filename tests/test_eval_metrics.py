@@ -43,6 +43,23 @@ def test_strict_motion_does_not_let_a_flickering_blob_pass_for_the_object():
     assert "motion_strict" not in evaluate_video(frames, fps, "a red ball")["adherence"]
 
 
+def test_main_adherence_scores_the_longest_seen_objects_not_a_passing_blob():
+    # a blue box rests all clip long; a red ball falls and is gone after frame 13
+    rest = ObjectSpec("box", "blue", position=(2.5, 1.0))
+    still, _ = render_scene(SceneSpec(objects=(rest,)))
+    both, _ = render_scene(SceneSpec(objects=(rest, ObjectSpec("ball", "red", position=(7.5, 7.0)))))
+    adherence = evaluate_video(np.concatenate([both[:14], still[14:]]), 16.0, "a red ball falls")["adherence"]
+    assert adherence["colour"] == adherence["shape"] == adherence["motion"] == 1.0  # the blob stands in
+    assert adherence["main"] == 0.0  # the one object the video keeps is a blue box that rests
+    # the whole clip of both: the two longest-seen tracks hold the ball, which falls
+    two = evaluate_video(both, 16.0, "a red ball falls and a blue box")["adherence"]
+    assert two["main"] == 1.0
+    frames, fps = _red_ball_clip()
+    one = evaluate_video(frames, fps, "a red ball falls")["adherence"]
+    assert one["main"] == np.mean([one[a] for a in ("colour", "shape", "motion")]) == 1.0
+    assert "main" not in evaluate_video(frames, fps, "the camera pans left")["adherence"]
+
+
 def test_a_rolling_ball_still_rolls_after_an_mp4_round_trip(tmp_path):
     # H.264's 4:2:0 chroma moves the ball's bottom edge about 1 px into the floor: still contact
     spec = SceneSpec(objects=(ObjectSpec("ball", "red", "large", position=(2.0, 0.9), velocity=(4.0, 0.0)),))

@@ -23,7 +23,7 @@ from kinema.plots import pyplot, save_figure
 from kinema.world.prompts import parse_prompt
 
 ADHERENCE_KEYS = ("overall", "count", "colour", "shape", "size", "motion", "direction", "camera", "background",
-                  "motion_strict")  # motion_strict is not part of overall (score_adherence)
+                  "motion_strict", "main")  # motion_strict and main are not part of overall (score_adherence)
 AUDITED = ("colour", "shape", "size")  # attributes whose every value should be equally well rendered
 BIAS_TARGET = 0.05  # every value's accuracy within 5 points of the attribute's mean
 ROWS = ("model", "vae", "ceiling", "baseline")
