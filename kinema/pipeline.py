@@ -603,7 +603,8 @@ class KinemaPipeline:
         vocabulary, no object) or cannot realise is returned as given.
 
         The modes that start from text alone (__call__, loop) apply it when the model's
-        config.expand_prompt is set; the result depends on the seed as the video does.
+        config.expand_prompt is set; the result depends on the seed as the video does (a call
+        that passes a generator and no seed expands at seed 0).
         """
         from kinema.world.prompts import expand_prompt, parse_prompt
 
