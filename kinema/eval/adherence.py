@@ -84,6 +84,20 @@ def _failures(c, colour: str, shape: str, size: str, m: Motion, gravity: bool) -
     return ok
 
 
+def _slot_attributes(table, slots, pairs: dict, gravity: bool) -> dict[str, list[float]]:
+    """{attribute: [1.0 or 0.0 per slot]} with slot i scored on track pairs[i] (table[i][k]:
+    _failures of slot i on track k); a slot without a track fails every attribute it asks."""
+    out: dict[str, list[float]] = {}
+    for i, c in enumerate(slots):
+        if i in pairs:
+            cell = table[i][pairs[i]]
+        else:
+            cell = {a: False for a in _failures(c, "", "", "", Motion((), (), "", "", (0.0, 0.0), False), gravity)}
+        for a, v in cell.items():
+            out.setdefault(a, []).append(float(v))
+    return out
+
+
 def score_adherence(constraints: PromptConstraints, tracks: Tracks, fps: float, *,
                     camera: str | None = None, background: str | None = None) -> dict:
     """Attribute scores of one parsed video against a parsed prompt.
@@ -125,24 +139,11 @@ def score_adherence(constraints: PromptConstraints, tracks: Tracks, fps: float, 
     strict = [float(table[i][strict_pairs[i]]["motion"]) if i in strict_pairs else 0.0
               for i, c in enumerate(slots) if c.motions]
 
-    per_attr: dict[str, list[float]] = {}
-    for i, c in enumerate(slots):
-        if i in pairs:
-            cell = table[i][pairs[i]]
-        else:
-            cell = {a: False for a in _failures(c, "", "", "", Motion((), (), "", "", (0.0, 0.0), False), gravity)}
-        for a, v in cell.items():
-            per_attr.setdefault(a, []).append(float(v))
-
+    per_attr = _slot_attributes(table, slots, pairs, gravity)
     # the main objects: the prompt's K slots among the K longest-seen tracks
     main = np.argsort(-seen, kind="stable")[:len(slots)]
     main_pairs = dict(zip(*linear_sum_assignment(cost[:, main]))) if cost.size else {}
-    main_attr: dict[str, list[float]] = {}
-    for i, c in enumerate(slots):
-        cell = table[i][main[main_pairs[i]]] if i in main_pairs else \
-            {a: False for a in _failures(c, "", "", "", Motion((), (), "", "", (0.0, 0.0), False), gravity)}
-        for a, v in cell.items():
-            main_attr.setdefault(a, []).append(float(v))
+    main_attr = _slot_attributes(table, slots, {i: main[j] for i, j in main_pairs.items()}, gravity)
 
     out: dict[str, float] = {}
     counts = []
