@@ -12,6 +12,7 @@ Sora-style prompt expansion: the detailed caption of that scene.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 import warnings
@@ -487,10 +488,13 @@ def scene_from_prompt(
     )
 
 
+@functools.lru_cache(maxsize=256)
 def expand_prompt(short: str, seed: int, *, fps: float = 16, seconds: float = 2.0, width: int = 128,
                   height: int = 128) -> str:
     """Sora-style prompt expansion: the detailed caption of the scene scene_from_prompt builds
     (a clip of `seconds` at fps, width x height), in the words of the detailed captions the
-    world's clips are trained with. Raises ValueError where scene_from_prompt does."""
+    world's clips are trained with. Raises ValueError where scene_from_prompt does.
+    Kept per arguments (a function of them): the command line prints the expansion that
+    KinemaPipeline then uses, without simulating the scene twice."""
     spec = scene_from_prompt(short, seed, fps=fps, seconds=seconds, width=width, height=height)
     return caption_scene(spec, simulate(spec), seed)["detailed"]
