@@ -290,7 +290,8 @@ SAMPLER_FLAGS = {"sampler": "--sampler", "eta": "--eta", "eta_t_min": "--eta-t-m
                  "expert_boundary": "--expert-boundary", "refine_strength": "--refine", "refine_smooth": "--refine-smooth",
                  "guidance_t_min": "--guidance-min-t", "guidance_t_max": "--guidance-max-t",
                  "guidance_rule": "--guidance-rule", "steady_steps": "--steady", "steady_iters": "--steady-iters",
-                 "steady_lr": "--steady-lr", "steady_score": "--steady-score", "expand_prompt": "--expand"}
+                 "steady_lr": "--steady-lr", "steady_score": "--steady-score", "expand_prompt": "--expand",
+                 "candidates": "--candidates", "select_step": "--select-at"}
 
 
 def add_sampler_arguments(p: argparse.ArgumentParser) -> None:
@@ -326,12 +327,16 @@ def add_sampler_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steady-score", choices=["moments", "flowmo"], default=None,
                    help="what --steady lowers: moments, each frame's colour statistics drifting (blind to "
                    "motion); flowmo, FlowMo's variance of frame changes (default: the model's)")
-
-
     p.add_argument("--expand", action=argparse.BooleanOptionalAction, default=None, dest="expand_prompt",
                    help="Sora-style prompt expansion (generate, loop): the model is given the detailed caption "
                    "of a scene the world's simulator draws for the prompt; --no-expand: the prompt as typed "
                    "(default: the model's)")
+    p.add_argument("--candidates", type=int, default=None, metavar="N",
+                   help="search over starting noise: draw each window N times and keep the one the video-text "
+                   "model scores closest to the prompt (about N times the steps; default: the model's)")
+    p.add_argument("--select-at", type=int, default=None, metavar="STEP", dest="select_step",
+                   help="with --candidates: choose after STEP steps, on each candidate's clean prediction, and "
+                   "solve only the winner on (0: after the last step; default: the model's)")
 
 
 def apply_sampler_arguments(pipe, args: argparse.Namespace):

@@ -55,6 +55,7 @@ from kinema.models.vae import (
     to_uint8_frames,
 )
 from kinema.sampling import SampleConfig
+from kinema.search import ClipVerifier, Verifier, best_of
 from kinema.video import Video
 
 DEFAULT_MODEL_DIR = Path(__file__).parent / "assets" / "default"
@@ -103,8 +104,10 @@ class _Request:
     guidance: float
     generator: torch.Generator
     callback: ProgressFn | None
+    prompt: str = ""  # as typed (before any expansion): what a verifier judges
     total_steps: int = 0
     done_steps: int = 0
+    preview: torch.Tensor | None = None  # the clean prediction of the last step taken
 
 
 class KinemaPipeline:
@@ -147,6 +150,9 @@ class KinemaPipeline:
         self.high_noise_dit = None if high_noise_dit is None else high_noise_dit.eval()
         self.high_noise_null_text = self.null_text if high_noise_null_text is None else high_noise_null_text.eval()
         self.config = config
+        # judges the candidates of a search over noise (config.candidates > 1); any
+        # (clips, prompt) -> scores callable (kinema.search.Verifier)
+        self.verifier: Verifier = ClipVerifier()
 
     # ------------------------------------------------------------------ loading and saving
 
@@ -450,7 +456,10 @@ class KinemaPipeline:
         guide = (flow.variance_guide(velocity, steps=cfg.steady_steps, iters=cfg.steady_iters, lr=cfg.steady_lr,
                                      score=flow.STEADY_SCORES[cfg.steady_score])
                  if cfg.steady_steps and x0 is None else None)
-        lat = solve(x, ts, guide=guide)
+        if x0 is None and cfg.candidates > 1:
+            lat = self._search(req, solve, guide, noise, shape, ts)
+        else:
+            lat = solve(x, ts, guide=guide)
         refine_steps = self._refine_steps(req, num_frames) if x0 is None else 0
         if refine_steps:
             lat = self._refine(req, solve, lat, refine_steps)
@@ -458,6 +467,29 @@ class KinemaPipeline:
         with self._autocast():
             video = self.vae.decode(latents_from_dit(lat, vae_cfg), chunk_frames=4)
         return to_uint8_frames(video)[0]
+
+    def _search(self, req: _Request, solve: Callable, guide, noise: torch.Tensor, shape: tuple,
+                ts: torch.Tensor) -> torch.Tensor:
+        """Best of config.candidates windows (kinema.search.best_of), the first from `noise`."""
+        cfg = self.config
+        draws = iter([noise])
+
+        def draw() -> torch.Tensor:
+            given = next(draws, None)
+            return given if given is not None else flow.frame_noise(shape, req.generator, shared=cfg.noise_shared)
+
+        def solve_part(x, ts_part, first):
+            shifted = None if guide is None else (lambda i, x, tf: guide(i + first, x, tf))
+            return solve(x, ts_part, guide=shifted), req.preview
+
+        def judge(previews):
+            with self._autocast():
+                clips = [to_uint8_frames(self.vae.decode(latents_from_dit(p, self.vae.cfg), chunk_frames=4))[0]
+                         for p in previews]
+            return self.verifier(clips, req.prompt)
+
+        lat, _ = best_of(cfg.candidates, draw, solve_part, ts, cfg.select_step or req.steps, judge)
+        return lat
 
     def _refine(self, req: _Request, solve: Callable, lat: torch.Tensor, steps: int) -> torch.Tensor:
         """Self-refinement: the first pass's latents, low-passed along time, noised again to t =
@@ -491,8 +523,10 @@ class KinemaPipeline:
 
     def _window_steps(self, req: _Request, num_frames: int | None = None) -> int:
         """Denoising steps of a window drawn from noise (for the progress total)."""
-        n = self.config.window_frames if num_frames is None else num_frames
-        return req.steps + self._refine_steps(req, n)
+        cfg = self.config
+        n = cfg.window_frames if num_frames is None else num_frames
+        search = (cfg.candidates - 1) * (cfg.select_step or req.steps)
+        return req.steps + search + self._refine_steps(req, n)
 
     def _velocity(self, req: _Request) -> flow.VelocityFn:
         """v(x, t) with classifier-free guidance, both branches in one batch. With a high-noise
@@ -537,6 +571,7 @@ class KinemaPipeline:
     def _step_callback(self, req: _Request):
         def cb(step, t, x, x0_pred):
             req.done_steps += 1
+            req.preview = x0_pred
             if req.callback is not None:
                 req.callback(req.done_steps, max(req.total_steps, req.done_steps))
         return cb
@@ -575,11 +610,15 @@ class KinemaPipeline:
         steps = cfg.num_inference_steps if num_inference_steps is None else int(num_inference_steps)
         if steps < 1:
             raise ValueError(f"num_inference_steps must be >= 1, got {steps}")
+        if cfg.select_step > steps:
+            raise ValueError(f"select_step {cfg.select_step} exceeds the {steps} denoising steps; choose the "
+                             f"candidate within them (1..{steps}) or after the last (0)")
         guidance = cfg.guidance_scale if guidance_scale is None else float(guidance_scale)
         if guidance < 0:
             raise ValueError(f"guidance_scale must be >= 0, got {guidance}")
         if generator is None:
             generator = torch.Generator().manual_seed(0 if seed is None else int(seed))
+        typed = prompt
         if expand:
             prompt = self.expand(prompt, seed=seed, fps=fps, width=width, height=height)
         text, text_mask = self.text_encoder.encode([prompt])
@@ -590,7 +629,7 @@ class KinemaPipeline:
             uncond, uncond_mask = self.text_encoder.encode([negative_prompt])
             uncond = uncond.float()
         return _Request(text.float(), text_mask, uncond, uncond_mask, fps, width, height,
-                        steps, guidance, generator, callback)
+                        steps, guidance, generator, callback, prompt=typed)
 
     def expand(self, prompt: str, *, seed: int | None = None, fps: float | None = None, width: int | None = None,
                height: int | None = None) -> str:

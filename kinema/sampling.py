@@ -15,7 +15,7 @@ from dataclasses import dataclass
 # flags of every generation command (kinema.cli.SAMPLER_FLAGS) and evaluate_model's settings
 SAMPLER_FIELDS = ("sampler", "eta", "eta_t_min", "expert_boundary", "refine_strength", "refine_smooth",
                   "guidance_t_min", "guidance_t_max", "guidance_rule", "steady_steps", "steady_iters", "steady_lr",
-                  "steady_score", "expand_prompt")
+                  "steady_score", "expand_prompt", "candidates", "select_step")
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,14 @@ class SampleConfig:
     # and then bounces. The camera is static."), the level of detail its training captions have.
     # Only for models trained on the world: its simulator writes the caption.
     expand_prompt: bool = False
+    # search over starting noise (kinema.search.best_of): each window drawn from noise is drawn
+    # `candidates` times from as many noises (the first the plain call's) and the one the
+    # verifier (KinemaPipeline.verifier: by default the evaluation's video-text model) scores
+    # highest against the prompt is kept; select_step > 0 chooses after that many steps, on each
+    # candidate's decoded clean prediction, and solves only the winner on (0: after every step).
+    # Costs about candidates x the steps before the choice, plus one decode per candidate.
+    candidates: int = 1
+    select_step: int = 0
     # the unconditional side of guidance when a call names no negative prompt; None: the learned
     # null text. A model sets it to steer away from what its unspecific prompts average over.
     negative_prompt: str | None = None
@@ -91,7 +99,8 @@ class SampleConfig:
                    if self.refine_strength else {}),
                 **({"steady_steps": self.steady_steps, "steady_iters": self.steady_iters,
                     "steady_lr": self.steady_lr, "steady_score": self.steady_score} if self.steady_steps else {}),
-                **({"expand_prompt": True} if self.expand_prompt else {})}
+                **({"expand_prompt": True} if self.expand_prompt else {}),
+                **({"candidates": self.candidates, "select_step": self.select_step} if self.candidates > 1 else {})}
 
     def __post_init__(self):
         object.__setattr__(self, "buckets", tuple(tuple(int(v) for v in b) for b in self.buckets))
@@ -106,6 +115,9 @@ class SampleConfig:
             raise ValueError(f"steady_score must be 'moments' or 'flowmo', got {self.steady_score!r}")
         if not isinstance(self.expand_prompt, bool):
             raise ValueError(f"expand_prompt must be true or false, got {self.expand_prompt!r}")
+        if self.candidates < 1 or self.select_step < 0:
+            raise ValueError(f"candidates must be >= 1 (1: no search) and select_step >= 0 (0: choose after the "
+                             f"last step); got {self.candidates}, {self.select_step}")
         if self.refine_smooth < 0:
             raise ValueError(f"refine_smooth must be >= 0 (passes of the time filter), got {self.refine_smooth}")
         for name in ("eta", "eta_t_min", "expert_boundary", "refine_strength", "guidance_t_min", "guidance_t_max"):
