@@ -126,3 +126,15 @@ def test_cli_eval_compare_writes_table_and_plot(tmp_path, capsys):
     # a missing report is a clear error with exit code 2
     assert main(["eval", "--compare", str(tmp_path / "a"), str(tmp_path / "nowhere")]) == 2
     assert "no evaluation report" in capsys.readouterr().err
+
+
+def test_compare_refuses_model_rows_whose_noise_was_seeded_differently():
+    """Reports from before per-video noise seeds gave every prompt one noise per seed: pairing their
+    model row with a newer report's would pair prompts, not noises."""
+    old, new = _report("A", [0.5, 0.6]), _report("B", [0.6, 0.7])
+    new["settings"]["noise"] = "per-video"
+    with pytest.raises(ValueError, match="starting noise differently.*one per seed in A, per-video in B"):
+        compare_reports(old, new)
+    newer = _report("C", [0.6, 0.8])
+    newer["settings"]["noise"] = "per-video"
+    assert compare_reports(new, newer)["splits"]["id"]["scores"]["overall"]["diff"] == pytest.approx(0.05)

@@ -125,6 +125,7 @@ def test_evaluate_model_samples_with_the_given_guidance_shift_and_sampler(tmp_pa
     from conftest import tiny_pipeline
 
     from kinema.eval.run import evaluate_model
+    from kinema.eval.run import noise_seed
     from kinema.video import read_video, write_video
     from kinema.world.splits import sample_prompt
 
@@ -143,7 +144,7 @@ def test_evaluate_model_samples_with_the_given_guidance_shift_and_sampler(tmp_pa
     def written(guidance, shift, sampler="heun"):  # the same video through the same encoder
         p = KinemaPipeline.from_pretrained(folder)
         p.config = dataclasses.replace(p.config, shift=shift, sampler=sampler)
-        v = p(sample_prompt("id", 0), seconds=2.0, seed=0, guidance_scale=guidance)
+        v = p(sample_prompt("id", 0), seconds=2.0, seed=noise_seed("id", 0, 0), guidance_scale=guidance)
         write_video(tmp_path / "want.mp4", v.frames, v.fps)
         return read_video(tmp_path / "want.mp4")[0]
 
@@ -161,7 +162,7 @@ def test_evaluate_model_samples_with_the_given_guidance_shift_and_sampler(tmp_pa
         {"sampler": "stochastic", "eta": 0.5, "eta_t_min": 0.2}
     p = KinemaPipeline.from_pretrained(folder)
     p.config = dataclasses.replace(p.config, sampler="stochastic", eta=0.5, eta_t_min=0.2)
-    v = p(sample_prompt("id", 0), seconds=2.0, seed=0)
+    v = p(sample_prompt("id", 0), seconds=2.0, seed=noise_seed("id", 0, 0))
     write_video(tmp_path / "want.mp4", v.frames, v.fps)
     np.testing.assert_array_equal(read_video(tmp_path / "s" / "videos" / "id_0000_s0.mp4")[0],
                                   read_video(tmp_path / "want.mp4")[0])
@@ -178,7 +179,7 @@ def test_evaluate_model_samples_with_the_given_guidance_shift_and_sampler(tmp_pa
     report = evaluate_model(folder, tmp_path / "later", num=1, from_index=3, progress=False)
     (rec,) = report["splits"]["id"]["samples"]["model"]
     assert (rec["index"], rec["prompt"], report["settings"]["from_index"]) == (3, sample_prompt("id", 3), 3)
-    v = KinemaPipeline.from_pretrained(folder)(sample_prompt("id", 3), seconds=2.0, seed=0)
+    v = KinemaPipeline.from_pretrained(folder)(sample_prompt("id", 3), seconds=2.0, seed=noise_seed("id", 3, 0))
     write_video(tmp_path / "want.mp4", v.frames, v.fps)
     np.testing.assert_array_equal(read_video(tmp_path / "later" / "videos" / "id_0003_s0.mp4")[0],
                                   read_video(tmp_path / "want.mp4")[0])
@@ -203,3 +204,29 @@ def test_cli_eval_bad_input_exits_2(tmp_path, capsys):
     assert main(["eval", "--video", str(tmp_path / "none.mp4"), "--prompt", "a red ball"]) == 2
     assert main(["eval", "--video", str(bad)]) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_every_model_video_starts_from_its_own_noise_and_replays_from_its_seed(model_dir, tmp_path):
+    """The model row seeds each (split, index, seed) apart (noise_seed): two prompts never share a
+    starting noise, and pipe(prompt, seed=rec["noise_seed"]) gives the report's video back."""
+    import numpy as np
+
+    from kinema.eval.run import NOISE_PROTOCOL, evaluate_model, noise_seed
+    from kinema.pipeline import KinemaPipeline
+    from kinema.video import read_video, write_video
+
+    report = evaluate_model(model_dir, tmp_path / "r", num=2, seeds=2, rows=("model",), progress=False)
+    assert report["settings"]["noise"] == NOISE_PROTOCOL
+    recs = report["splits"]["id"]["samples"]["model"]
+    assert [r["noise_seed"] for r in recs] == [noise_seed("id", i, k) for i in range(2) for k in range(2)]
+    assert len({r["noise_seed"] for r in recs}) == 4 and noise_seed("ood", 0, 0) != noise_seed("id", 0, 0)
+    pipe = KinemaPipeline.from_pretrained(model_dir)
+
+    def through_mp4(seed):  # the same encoder as the report's videos
+        v = pipe(recs[1]["prompt"], seconds=2.0, seed=seed)
+        write_video(tmp_path / "want.mp4", v.frames, v.fps)
+        return read_video(tmp_path / "want.mp4")[0]
+
+    written = read_video(tmp_path / "r" / recs[1]["video"])[0]
+    np.testing.assert_array_equal(written, through_mp4(recs[1]["noise_seed"]))
+    assert not np.array_equal(written, through_mp4(recs[0]["noise_seed"]))  # another video's noise

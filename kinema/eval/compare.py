@@ -74,7 +74,8 @@ def compare_reports(report_a: dict, report_b: dict, *, row: str = "model", where
     """Paired differences B - A of one row (model, vae, ceiling, baseline) of two reports.
 
     Samples are paired by (index, seed) within each split both reports hold; a pair whose
-    prompts differ means the reports were not made with the same prompts, an error.
+    prompts differ means the reports were not made with the same prompts, an error, and so is a
+    model row whose starting noise the two reports seeded differently (settings "noise").
     where: keep only the pairs whose prompt contains this text (case-insensitive), or with a
     leading "!" only those whose prompt does not ("camera", "!camera": prompts that name the
     camera and those that do not). from_index: keep only prompts from this index on, e.g. the
@@ -84,6 +85,11 @@ def compare_reports(report_a: dict, report_b: dict, *, row: str = "model", where
     {"pairs": n, "scores": {key: paired_difference}}}} for every adherence key and the
     CONSISTENCY_KEYS that have at least one finite pair.
     """
+    noise = [(rep.get("settings") or {}).get("noise", "one per seed") for rep in (report_a, report_b)]
+    if row == "model" and noise[0] != noise[1]:
+        raise ValueError(f"the reports drew the model's starting noise differently ({noise[0]} in A, {noise[1]} "
+                         "in B), so a pair shares its prompt but not its noise; evaluate both with the same "
+                         "version of `kinema eval` (reports before 2026-12-07 gave every prompt one noise per seed)")
     common = [s for s in report_a["splits"] if s in report_b["splits"]]
     if not common:
         raise ValueError(f"the reports share no split: {sorted(report_a['splits'])} vs {sorted(report_b['splits'])}")

@@ -11,6 +11,7 @@ with a trained video-text model -> report.aggregate per row -> report.write_repo
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import time
@@ -26,7 +27,24 @@ from kinema.world.splits import SPLITS, sample_prompt
 EVAL_SECONDS = 2.0  # every scored clip is 2 s: the training length and the FVD protocol's
 BASELINE_SEED_OFFSET = 1_000_000  # baseline and FVD reference scenes: seeds no prompt uses
 REFERENCE_SEED_OFFSET = 2_000_000
+# how the model row's starting noise is seeded (saved in every report's settings, which
+# `--compare` checks): "per-video", noise_seed(split, index, seed), since 2026-12-07; before it,
+# every prompt was generated at seed=k, so all prompts of a report shared one starting noise
+NOISE_PROTOCOL = "per-video"
 NUM_SHEET = 6  # samples on each best / worst contact sheet
+
+
+def noise_seed(split: str, index: int, seed: int) -> int:
+    """The generator seed of the model's video of prompt `index` of `split` at evaluation seed
+    `seed`: a different starting noise for every video. Reproduce a report's video with
+    pipe(prompt, seconds=2, seed=noise_seed(split, index, seed)).
+
+    With one seed for every prompt (seed=k), all prompts start from the same noise, and a
+    model's figures are those of that one draw: on the shipped model the first noise of seed 0
+    flickers 1.7 times as much as the next three (docs/experiments.md, "Search over starting
+    noise")."""
+    digest = hashlib.sha256(f"{split}/{index}/{seed}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
 
 
 def _world_clip(split: str, seed: int, fps: float, width: int, height: int) -> np.ndarray:
@@ -148,7 +166,7 @@ def evaluate_model(
         for i in range(from_index, from_index + num):
             prompt = sample_prompt(s, i)
             for k in range(seeds):
-                video = pipe(prompt, seconds=EVAL_SECONDS, seed=k, num_inference_steps=steps,
+                video = pipe(prompt, seconds=EVAL_SECONDS, seed=noise_seed(s, i, k), num_inference_steps=steps,
                              guidance_scale=guidance_scale)
                 name = f"{s}_{i:04d}_s{k}.mp4"
                 write_video(out / "videos" / name, video.frames, video.fps)
@@ -171,6 +189,7 @@ def evaluate_model(
                             _clip_scores(clip, frames, prompt, rec, feats[r])
                     if r == "model":
                         rec["video"] = f"videos/{name}"
+                        rec["noise_seed"] = noise_seed(s, i, k)
                     records[r].append(rec)
                 bar.update(1)
                 bar.set_postfix(adherence=f"{np.nanmean([_overall(r) for r in records['model']]):.2f}")
@@ -203,7 +222,7 @@ def report_settings(pipe, splits, *, num: int, from_index: int, seeds: int, step
             "shift": cfg.shift, **cfg.sampler_settings, "negative_prompt": cfg.negative_prompt,
             **({"expert_boundary": cfg.expert_boundary} if pipe.high_noise_dit is not None else {}),
             "size": f"{cfg.width}x{cfg.height}", "fps": cfg.fps, "seconds": EVAL_SECONDS,
-            "clip_model": _model_name(clip_model)}
+            "clip_model": _model_name(clip_model), "noise": NOISE_PROTOCOL}
 
 
 def save_sample_sheets(out: Path, records: list[dict], split: str, height: int) -> None:
