@@ -163,8 +163,9 @@ def split_markdown(split: str, rows: dict, extra: dict) -> str:
         asked = {r["index"]: r["prompt"] for r in samples}
         distinct = len(set(asked.values()))
         md += [f"{len(asked)} prompts, all distinct." if distinct == len(asked) else
-               f"{len(asked)} prompts, {distinct} distinct: a prompt drawn again gets the same seeds, so the "
-               "same videos, and weighs in each mean as often as it was drawn.", ""]
+               f"{len(asked)} prompts, {distinct} distinct: a prompt drawn again weighs in each mean as often "
+               "as it was drawn (the model's videos of it start from other noise; the ceiling's is the same "
+               "scene).", ""]
     attrs = [a for a in ADHERENCE_KEYS if any(a in rows[r]["adherence"] for r in names)]
     md += ["### Prompt adherence (mean [95% CI] over videos)", "",
            _table(["attribute"] + names, [[a] + [_fmt(rows[r]["adherence"].get(a)) for r in names] for a in attrs]),
