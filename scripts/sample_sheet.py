@@ -4,8 +4,11 @@
 
 Half the prompts are hand-written in a user's words (short and detailed, all four shapes,
 several colours, motions, camera moves and aspect ratios), half are `id`-split captions the
-evaluation uses. Each row is labelled with its prompt and size; the mp4s are written beside
-the sheet (OUT_DIR/samples/NN.mp4) so a reader can play them.
+evaluation uses. Row i is generated at seed --seed + i, so every row starts from its own noise
+(from one seed for all, every row grew from the same noise and shared its quirks; the first
+row, the README's prompt, is `kinema generate`'s video at seed 0). Each row is labelled with its
+prompt and size; the mp4s are written beside the sheet (OUT_DIR/samples/NN.mp4) so a reader can
+play them.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ def main(argv=None) -> Path:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=None, help="model folder (default: the shipped model)")
     ap.add_argument("--out", default="docs/samples.png")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="the first row's seed; row i uses seed + i")
     args = ap.parse_args(argv)
 
     # 1. the model and the prompts
@@ -53,7 +56,7 @@ def main(argv=None) -> Path:
     videos, labels = [], []
     start = time.perf_counter()
     for i, (prompt, width, height) in enumerate(tqdm(jobs, desc="samples", unit="video")):
-        video = pipe(prompt, width=width, height=height, seed=args.seed)
+        video = pipe(prompt, width=width, height=height, seed=args.seed + i)
         video.save(clip_dir / f"{i:02d}.mp4")
         videos.append(video.frames[::4])
         labels.append(f"{prompt[:90]}{'...' if len(prompt) > 90 else ''}  ({width}x{height})")
