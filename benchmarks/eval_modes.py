@@ -78,15 +78,15 @@ TARGETS = {
 class Settings:
     num: int  # prompts (or clips) per mode
     steps: int | None  # denoising steps; None: the model's default
-    seed: int  # generation seed of every call
+    seed: int  # generation seed of each mode's first item; item i uses seed + i
     long_seconds: float
     long_num: int
     out: Path
 
-    @property
-    def gen(self) -> dict:
-        """Keyword arguments of every pipeline call."""
-        return {"num_inference_steps": self.steps, "seed": self.seed}
+    def gen(self, i: int) -> dict:
+        """Keyword arguments of the pipeline call of a mode's item i: its own seed, so items start
+        from different noise (one seed for all gave every item the same noise and its quirks)."""
+        return {"num_inference_steps": self.steps, "seed": self.seed + i}
 
 
 def log(mode: str, i: int, n: int, text: str) -> None:
@@ -174,7 +174,7 @@ def eval_animate(pipe: KinemaPipeline, s: Settings) -> dict:
     for i in range(s.num):
         clip = world_clip(pipe, i)
         prompt, image = clip.captions["short"], clip.frames[0]
-        video = pipe.animate(image, prompt, **s.gen)
+        video = pipe.animate(image, prompt, **s.gen(i))
         target = fit_frames(image[None], video.width, video.height)[0]
         adh = adherence(video.frames, video.fps, prompt)
         items.append({"prompt": prompt, "first_frame_psnr_db": psnr(video.frames[0], target),
@@ -209,8 +209,8 @@ def eval_extend(pipe: KinemaPipeline, s: Settings) -> dict:
         clip = world_clip(pipe, i)
         prompt, src = clip.captions["short"], clip.frames
         n = len(src)
-        fwd = pipe.extend(Video(src, pipe.config.fps), prompt, seconds=1.0, **s.gen)
-        bwd = pipe.extend(Video(src, pipe.config.fps), prompt, seconds=1.0, backward=True, **s.gen)
+        fwd = pipe.extend(Video(src, pipe.config.fps), prompt, seconds=1.0, **s.gen(i))
+        bwd = pipe.extend(Video(src, pipe.config.fps), prompt, seconds=1.0, backward=True, **s.gen(i))
         n_new = bwd.num_frames - n
         longer = world_clip(pipe, i, seconds=CLIP_SECONDS + 1.0 + pipe.config.window_frames / pipe.config.fps).frames
         assert np.array_equal(longer[:n], src), "a world scene simulated longer must start the same"
@@ -244,7 +244,7 @@ def eval_connect(pipe: KinemaPipeline, s: Settings) -> dict:
         prompt, fps = clip.captions["short"], pipe.config.fps
         k = int(round(CONNECT_SECONDS * fps)) + 1
         a, b = clip.frames[:k], clip.frames[-k:]
-        out = pipe.connect(Video(a, fps), Video(b, fps), prompt, seconds=1.0, **s.gen).frames
+        out = pipe.connect(Video(a, fps), Video(b, fps), prompt, seconds=1.0, **s.gen(i)).frames
         start, end = len(a), len(out) - len(b)  # the transition is out[start:end]
         items.append({"prompt": prompt,
                       "start_psnr_db": psnr(out[start], a[-1]), "end_psnr_db": psnr(out[end - 1], b[0]),
@@ -266,7 +266,7 @@ def eval_loop(pipe: KinemaPipeline, s: Settings) -> dict:
     items, videos = [], []
     for i in range(s.num):
         prompt = sample_prompt("id", i)
-        f = pipe.loop(prompt, **s.gen).frames
+        f = pipe.loop(prompt, **s.gen(i)).frames
         wrap = mean_abs_diff(f[-1], f[0])
         typical = float(np.median([mean_abs_diff(f[t + 1], f[t]) for t in range(len(f) - 1)]))
         items.append({"prompt": prompt, "wrap_mad": wrap, "typical_mad": typical,
@@ -318,7 +318,7 @@ def eval_edit(pipe: KinemaPipeline, s: Settings) -> dict:
         videos.append(clip.frames)
         labels.append(f"source: {clip.captions['short']}")
         for st in EDIT_STRENGTHS:
-            out = pipe.edit(Video(clip.frames, pipe.config.fps), prompt, strength=st, **s.gen).frames
+            out = pipe.edit(Video(clip.frames, pipe.config.fps), prompt, strength=st, **s.gen(i)).frames
             hit, dev = edit_outcome(src_tracks, out, new) if src_tracks is not None else (False, math.nan)
             item["strengths"][f"{st:g}"] = {"new_colour": hit, "deviation_px": dev,
                                             "max_abs_diff": max_abs_diff(out, clip.frames)}
@@ -345,7 +345,7 @@ def eval_stills(pipe: KinemaPipeline, s: Settings) -> dict:
     items, stills = [], []
     for i in range(s.num):
         prompt = sample_prompt("id", i)
-        video = pipe(prompt, num_frames=1, **s.gen)
+        video = pipe(prompt, num_frames=1, **s.gen(i))
         adh = adherence(np.repeat(video.frames, 5, axis=0), video.fps, prompt)
         items.append({"prompt": prompt, "frames": video.num_frames, "colour": adh.get("colour"),
                       "shape": adh.get("shape"), "count": adh.get("count")})
@@ -363,7 +363,7 @@ def eval_sizes(pipe: KinemaPipeline, s: Settings) -> dict:
     items, videos = [], []
     for j, ((w, h), fps) in enumerate(combos):
         prompt = sample_prompt("id", j % s.num)
-        video = pipe(prompt, width=w, height=h, fps=fps, **s.gen)
+        video = pipe(prompt, width=w, height=h, fps=fps, **s.gen(j))
         adh = adherence(video.frames, video.fps, prompt)
         items.append({"prompt": prompt, "size": f"{w}x{h}", "fps": fps,
                       "size_out": f"{video.width}x{video.height}", "fps_out": video.fps, "frames": video.num_frames,
@@ -430,7 +430,7 @@ def eval_long(pipe: KinemaPipeline, s: Settings) -> dict:
     for i, (seed, world_kept) in enumerate(scenes):
         prompt = sample_prompt("id", seed)
         t0 = time.perf_counter()
-        video = pipe(prompt, seconds=s.long_seconds, **s.gen)
+        video = pipe(prompt, seconds=s.long_seconds, **s.gen(i))
         wall = time.perf_counter() - t0
         items.append({"prompt": prompt, "scene_seed": seed, "frames": video.num_frames, "wall_s": wall,
                       "wall_s_per_output_s": wall / s.long_seconds,
@@ -515,7 +515,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
     p.add_argument("--long-seconds", type=float, default=60.0, help="length of each long video")
     p.add_argument("--long-num", type=int, default=1, help="long videos (world scenes that stay in view, from seed 4,000,000)")
-    p.add_argument("--seed", type=int, default=0, help="generation seed of every call")
+    p.add_argument("--seed", type=int, default=0, help="generation seed of each mode's first item; item i uses seed + i")
     p.add_argument("--modes", default=",".join(MODES), help=f"comma-separated subset of {','.join(MODES)}")
     add_sampler_arguments(p)  # for every call
     args = p.parse_args(argv)
