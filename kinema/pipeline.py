@@ -464,8 +464,12 @@ class KinemaPipeline:
         if refine_steps:
             lat = self._refine(req, solve, lat, refine_steps)
         # 6. decode
+        return self._decode(lat)
+
+    def _decode(self, lat: torch.Tensor) -> np.ndarray:
+        """DiT latents (1, C, t, h, w) -> frames (T, H, W, 3) uint8."""
         with self._autocast():
-            video = self.vae.decode(latents_from_dit(lat, vae_cfg), chunk_frames=4)
+            video = self.vae.decode(latents_from_dit(lat, self.vae.cfg), chunk_frames=4)
         return to_uint8_frames(video)[0]
 
     def _search(self, req: _Request, solve: Callable, guide, noise: torch.Tensor, shape: tuple,
@@ -483,10 +487,7 @@ class KinemaPipeline:
             return solve(x, ts_part, guide=shifted), req.preview
 
         def judge(previews):
-            with self._autocast():
-                clips = [to_uint8_frames(self.vae.decode(latents_from_dit(p, self.vae.cfg), chunk_frames=4))[0]
-                         for p in previews]
-            return self.verifier(clips, req.prompt)
+            return self.verifier([self._decode(p) for p in previews], req.prompt)
 
         lat, _ = best_of(cfg.candidates, draw, solve_part, ts, cfg.select_step or req.steps, judge)
         return lat
