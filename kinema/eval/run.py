@@ -166,7 +166,8 @@ def evaluate_model(
         for i in range(from_index, from_index + num):
             prompt = sample_prompt(s, i)
             for k in range(seeds):
-                video = pipe(prompt, seconds=EVAL_SECONDS, seed=noise_seed(s, i, k), num_inference_steps=steps,
+                generator_seed = noise_seed(s, i, k)
+                video = pipe(prompt, seconds=EVAL_SECONDS, seed=generator_seed, num_inference_steps=steps,
                              guidance_scale=guidance_scale)
                 name = f"{s}_{i:04d}_s{k}.mp4"
                 write_video(out / "videos" / name, video.frames, video.fps)
@@ -189,7 +190,7 @@ def evaluate_model(
                             _clip_scores(clip, frames, prompt, rec, feats[r])
                     if r == "model":
                         rec["video"] = f"videos/{name}"
-                        rec["noise_seed"] = noise_seed(s, i, k)
+                        rec["noise_seed"] = generator_seed
                     records[r].append(rec)
                 bar.update(1)
                 bar.set_postfix(adherence=f"{np.nanmean([_overall(r) for r in records['model']]):.2f}")
