@@ -2,8 +2,8 @@
 
 A report's FVD uses as many clips as it has, so a 100-prompt run and a 200-prompt baseline are
 not comparable; this scores the first N videos of each folder against the same reference the
-evaluation uses at that N (world clips at kinema.eval.run.REFERENCE_SEED_OFFSET + j, j < N) and
-prints the real-vs-real floor beside them.
+evaluation uses at that N (kinema.eval.run.fvd_reference) and prints the real-vs-real floor
+beside them.
 
     python scripts/fvd_of_videos.py --num 100 --split id runs/plain runs/x [--out fvd.json]
 
@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 
 from kinema.eval.clip import DEFAULT_CLIP_DIR, features, frechet_distance, load_clip_model
-from kinema.eval.run import REFERENCE_SEED_OFFSET, _world_clip
+from kinema.eval.run import fvd_reference
 from kinema.video import read_video
 
 
@@ -39,9 +39,8 @@ def main() -> None:
                              f"`kinema eval --num {args.num}` or more wrote (committed reports keep no videos)")
     width, height = (int(v) for v in args.size.lower().split("x"))
     clip = load_clip_model(DEFAULT_CLIP_DIR)
-    ref = [_world_clip(args.split, REFERENCE_SEED_OFFSET + j, args.fps, width, height) for j in range(2 * args.num)]
-    fa = features(clip, ref[: args.num])
-    out = {"n": args.num, "split": args.split, "floor": frechet_distance(fa, features(clip, ref[args.num:]))}
+    fa, floor = fvd_reference(clip, args.num, args.fps, width, height, args.split)
+    out = {"n": args.num, "split": args.split, "floor": floor}
     print(f"floor (two sets of {args.num} world clips): {out['floor']:.2f}")
     for folder, ps in paths.items():
         out[folder] = frechet_distance(features(clip, [read_video(p)[0] for p in ps]), fa)

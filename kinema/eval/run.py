@@ -257,17 +257,26 @@ def _clip_scores(clip, frames: np.ndarray, prompt: str, rec: dict, feats: list) 
     feats.append(features(clip, [frames])[0])
 
 
+def fvd_reference(clip, n: int, fps: float, width: int, height: int, split: str = "id") -> tuple[np.ndarray, float]:
+    """The FVD reference at N = n: features of n world clips of `split` (scenes from
+    REFERENCE_SEED_OFFSET on, which no prompt uses), and the real-vs-real floor, the distance
+    between them and the next n clips. Every FVD of the evaluation is measured against these."""
+    from kinema.eval.clip import features, frechet_distance
+
+    ref = [_world_clip(split, REFERENCE_SEED_OFFSET + j, fps, width, height) for j in range(2 * n)]
+    fa = features(clip, ref[:n])
+    return fa, frechet_distance(fa, features(clip, ref[n:]))
+
+
 def _fvd_rows(clip, feats: dict, fps: float, width: int, height: int, progress: bool) -> dict:
     """FVD of every row against world clips, and the real-vs-real floor, all with the same N."""
-    from kinema.eval.clip import FVD_NUM_CLIPS, features, frechet_distance
+    from kinema.eval.clip import FVD_NUM_CLIPS, frechet_distance
 
     n = min(FVD_NUM_CLIPS, *(len(f) for f in feats.values()))
     if n < 2:
         return {}
-    # two disjoint reference sets of world clips (the floor compares them with each other)
-    ref = [_world_clip("id", REFERENCE_SEED_OFFSET + j, fps, width, height) for j in range(2 * n)]
-    fa, fb = features(clip, ref[:n]), features(clip, ref[n:])
-    out = {"n": n, "floor": frechet_distance(fa, fb)}
+    fa, floor = fvd_reference(clip, n, fps, width, height)
+    out = {"n": n, "floor": floor}
     for r, f in feats.items():
         out[r] = frechet_distance(np.stack(f[:n]), fa)
     if n < FVD_NUM_CLIPS and progress:
