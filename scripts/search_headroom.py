@@ -34,6 +34,12 @@ from kinema.search import ClipVerifier
 from kinema.world.splits import sample_prompt
 
 SCORES = ("overall", "main", "colour", "shape", "count", "motion")
+KEYS = (*SCORES, "verifier", "flicker")
+
+
+def nanmean(values) -> float:
+    """Mean of the scores that exist (an attribute the prompt does not ask for is None)."""
+    return float(np.nanmean([np.nan if v is None else v for v in values]))
 
 
 def main() -> None:
@@ -83,11 +89,8 @@ def main() -> None:
     summary = {}
     for name, fn in picks.items():
         chosen = [r["candidates"][fn(r)] for r in records]
-        summary[name] = {k: float(np.nanmean([c[k] if c[k] is not None else np.nan for c in chosen]))
-                         for k in (*SCORES, "verifier", "flicker")}
-    summary["mean_candidate"] = {k: float(np.nanmean([c[k] if c[k] is not None else np.nan
-                                                      for r in records for c in r["candidates"]]))
-                                 for k in (*SCORES, "verifier", "flicker")}
+        summary[name] = {k: nanmean(c[k] for c in chosen) for k in KEYS}
+    summary["mean_candidate"] = {k: nanmean(c[k] for r in records for c in r["candidates"]) for k in KEYS}
     # within-prompt agreement of the verifier with the evaluation (centred per prompt)
     dv, do, dm = [], [], []
     for r in records:
@@ -97,8 +100,7 @@ def main() -> None:
         dv += list(v - v.mean()); do += list(o - o.mean()); dm += list(m - np.nanmean(m))
     dv, do, dm = map(np.array, (dv, do, dm))
     ok = ~np.isnan(dm)
-    summary["by_candidate"] = [{k: float(np.nanmean([np.nan if r["candidates"][j][k] is None else r["candidates"][j][k]
-                                                     for r in records])) for k in (*SCORES, "verifier", "flicker")}
+    summary["by_candidate"] = [{k: nanmean(r["candidates"][j][k] for r in records) for k in KEYS}
                                for j in range(args.candidates)]
     summary["within_prompt_correlation"] = {"overall": float(np.corrcoef(dv, do)[0, 1]),
                                             "main": float(np.corrcoef(dv[ok], dm[ok])[0, 1])}

@@ -124,8 +124,7 @@ def test_evaluate_model_samples_with_the_given_guidance_shift_and_sampler(tmp_pa
     import numpy as np
     from conftest import tiny_pipeline
 
-    from kinema.eval.run import evaluate_model
-    from kinema.eval.run import noise_seed
+    from kinema.eval.run import evaluate_model, noise_seed
     from kinema.video import read_video, write_video
     from kinema.world.splits import sample_prompt
 
