@@ -216,6 +216,11 @@ def cmd_train(args) -> None:
 
         train_clip_from_cli(args.config, args.set or [], args.resume)
         return
+    if args.kind == "attributes":  # so has the attribute reader that verifies searches
+        from kinema.eval.attributes import train_attributes_from_cli
+
+        train_attributes_from_cli(args.config, args.set or [], args.resume)
+        return
     from kinema.train import train_from_cli
 
     train_from_cli(args.kind, args.config, args.set or [], args.resume)
@@ -291,7 +296,7 @@ SAMPLER_FLAGS = {"sampler": "--sampler", "eta": "--eta", "eta_t_min": "--eta-t-m
                  "guidance_t_min": "--guidance-min-t", "guidance_t_max": "--guidance-max-t",
                  "guidance_rule": "--guidance-rule", "steady_steps": "--steady", "steady_iters": "--steady-iters",
                  "steady_lr": "--steady-lr", "steady_score": "--steady-score", "expand_prompt": "--expand",
-                 "candidates": "--candidates", "select_step": "--select-at"}
+                 "candidates": "--candidates", "select_step": "--select-at", "verifier": "--verifier"}
 
 
 def add_sampler_arguments(p: argparse.ArgumentParser) -> None:
@@ -332,11 +337,15 @@ def add_sampler_arguments(p: argparse.ArgumentParser) -> None:
                    "of a scene the world's simulator draws for the prompt; --no-expand: the prompt as typed "
                    "(default: the model's)")
     p.add_argument("--candidates", type=int, default=None, metavar="N",
-                   help="search over starting noise: draw each window N times and keep the one the video-text "
-                   "model scores closest to the prompt (about N times the steps; default: the model's)")
+                   help="search over starting noise: draw each window N times and keep the one the verifier "
+                   "scores closest to the prompt (about N times the steps; default: the model's)")
     p.add_argument("--select-at", type=int, default=None, metavar="STEP", dest="select_step",
                    help="with --candidates: choose after STEP steps, on each candidate's clean prediction, and "
                    "solve only the winner on (0: after the last step; default: the model's)")
+    p.add_argument("--verifier", choices=["clip", "attributes"], default=None,
+                   help="with --candidates: what judges them; clip, the video-text model's similarity to the "
+                   "prompt; attributes, the attribute reader's chance that the clip passes each check of the "
+                   "prompt (default: the model's)")
 
 
 def apply_sampler_arguments(pipe, args: argparse.Namespace):
@@ -418,8 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1)
     p.set_defaults(func=cmd_world_dataset)
 
-    p = sub.add_parser("train", help="train the VAE, the DiT or the video-text model")
-    p.add_argument("kind", choices=["vae", "dit", "clip"])
+    p = sub.add_parser("train", help="train the VAE, the DiT, the video-text model or the attribute reader")
+    p.add_argument("kind", choices=["vae", "dit", "clip", "attributes"])
     p.add_argument("--config", help="a YAML file or a named recipe (e.g. default-vae)")
     p.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config field (repeatable)")

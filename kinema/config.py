@@ -338,3 +338,43 @@ def load_config(config: str | os.PathLike | None, overrides: list[str] | tuple[s
                              f"use `kinema train {values['kind']}` or a {kind} recipe")
         values["kind"] = kind
     return config_from_dict(values, source=source)
+
+
+def flat_config_from_dict(cls: type, kind: str, values: dict[str, Any], *, source: str = "config") -> Any:
+    """A flat frozen dataclass (the video-text model's ClipConfig, the attribute reader's
+    AttributeConfig) from a mapping; unknown keys are an error that lists the valid ones, and a
+    recipe of another kind is refused."""
+    hints = typing.get_type_hints(cls)
+    valid = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(values) - set(valid) - {"kind"})
+    if unknown:
+        raise ValueError(f"{source}: unknown keys {unknown}; valid keys are: {', '.join(valid)}")
+    if values.get("kind", kind) != kind:
+        raise ValueError(f"{source} is a {values['kind']!r} recipe; use `kinema train {values['kind']}` or a {kind} recipe")
+    return cls(**{k: coerce_field(k, v, hints[k]) for k, v in values.items() if k != "kind"})
+
+
+def load_flat_config(cls: type, kind: str, config: str | None, overrides: list[str] | tuple[str, ...]) -> Any:
+    """`kinema train KIND [--config FILE|RECIPE] [--set key=value ...]` for a flat config: the
+    recipe (None: default-KIND, or the dataclass defaults when installed without configs/) plus
+    the overrides, through flat_config_from_dict."""
+    import yaml
+
+    values: dict[str, Any] = {}
+    source = "defaults"
+    try:
+        path = resolve_recipe(config or f"default-{kind}")
+    except FileNotFoundError:
+        if config is not None:
+            raise
+        path = None
+    if path is not None:
+        source = str(path)
+        values = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(values, dict):
+            raise ValueError(f"{path} must be a mapping of {cls.__name__} fields, got {type(values).__name__}")
+    extra = parse_overrides(overrides)
+    if any(isinstance(v, dict) for v in extra.values()):
+        raise ValueError(f"{cls.__name__} has no nested fields; override as key=value, e.g. lr=1e-3")
+    values.update(extra)
+    return flat_config_from_dict(cls, kind, values, source=source)

@@ -55,7 +55,7 @@ from kinema.models.vae import (
     to_uint8_frames,
 )
 from kinema.sampling import SampleConfig
-from kinema.search import ClipVerifier, Verifier, best_of
+from kinema.search import VERIFIERS, Verifier, best_of
 from kinema.video import Video
 
 DEFAULT_MODEL_DIR = Path(__file__).parent / "assets" / "default"
@@ -151,8 +151,9 @@ class KinemaPipeline:
         self.high_noise_null_text = self.null_text if high_noise_null_text is None else high_noise_null_text.eval()
         self.config = config
         # judges the candidates of a search over noise (config.candidates > 1); any
-        # (clips, prompt) -> scores callable (kinema.search.Verifier)
-        self.verifier: Verifier = ClipVerifier()
+        # (clips, prompt) -> scores callable (kinema.search.Verifier); None: config.verifier's
+        self.verifier: Verifier | None = None
+        self._verifiers: dict[str, Verifier] = {}  # the named ones, loaded on first use
 
     # ------------------------------------------------------------------ loading and saving
 
@@ -486,8 +487,14 @@ class KinemaPipeline:
             shifted = None if guide is None else (lambda i, x, tf: guide(i + first, x, tf))
             return solve(x, ts_part, guide=shifted), req.preview
 
+        verify = self.verifier
+        if verify is None:
+            if cfg.verifier not in self._verifiers:
+                self._verifiers[cfg.verifier] = VERIFIERS[cfg.verifier]()
+            verify = self._verifiers[cfg.verifier]
+
         def judge(previews):
-            return self.verifier([self._decode(p) for p in previews], req.prompt)
+            return verify([self._decode(p) for p in previews], req.prompt)
 
         lat, _ = best_of(cfg.candidates, draw, solve_part, ts, cfg.select_step or req.steps, judge)
         return lat

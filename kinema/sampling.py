@@ -15,7 +15,7 @@ from dataclasses import dataclass
 # flags of every generation command (kinema.cli.SAMPLER_FLAGS) and evaluate_model's settings
 SAMPLER_FIELDS = ("sampler", "eta", "eta_t_min", "expert_boundary", "refine_strength", "refine_smooth",
                   "guidance_t_min", "guidance_t_max", "guidance_rule", "steady_steps", "steady_iters", "steady_lr",
-                  "steady_score", "expand_prompt", "candidates", "select_step")
+                  "steady_score", "expand_prompt", "candidates", "select_step", "verifier")
 
 
 @dataclass(frozen=True)
@@ -58,12 +58,15 @@ class SampleConfig:
     expand_prompt: bool = False
     # search over starting noise (kinema.search.best_of): each window drawn from noise is drawn
     # `candidates` times from as many noises (the first the plain call's) and the one the
-    # verifier (KinemaPipeline.verifier: by default the evaluation's video-text model) scores
-    # highest against the prompt is kept; select_step > 0 chooses after that many steps, on each
-    # candidate's decoded clean prediction, and solves only the winner on (0: after every step).
-    # Costs about candidates x the steps before the choice, plus one decode per candidate.
+    # verifier scores highest against the prompt is kept; select_step > 0 chooses after that many
+    # steps, on each candidate's decoded clean prediction, and solves only the winner on (0: after
+    # every step). Costs about candidates x the steps before the choice, plus one decode per
+    # candidate. verifier: one of kinema.search.VERIFIERS, "clip" (the evaluation's video-text
+    # model) or "attributes" (the attribute reader, kinema.eval.attributes); a callable set as
+    # KinemaPipeline.verifier takes precedence.
     candidates: int = 1
     select_step: int = 0
+    verifier: str = "clip"
     # the unconditional side of guidance when a call names no negative prompt; None: the learned
     # null text. A model sets it to steer away from what its unspecific prompts average over.
     negative_prompt: str | None = None
@@ -100,7 +103,8 @@ class SampleConfig:
                 **({"steady_steps": self.steady_steps, "steady_iters": self.steady_iters,
                     "steady_lr": self.steady_lr, "steady_score": self.steady_score} if self.steady_steps else {}),
                 **({"expand_prompt": True} if self.expand_prompt else {}),
-                **({"candidates": self.candidates, "select_step": self.select_step} if self.candidates > 1 else {})}
+                **({"candidates": self.candidates, "select_step": self.select_step, "verifier": self.verifier}
+                   if self.candidates > 1 else {})}
 
     def __post_init__(self):
         object.__setattr__(self, "buckets", tuple(tuple(int(v) for v in b) for b in self.buckets))
@@ -118,6 +122,8 @@ class SampleConfig:
         if self.candidates < 1 or self.select_step < 0:
             raise ValueError(f"candidates must be >= 1 (1: no search) and select_step >= 0 (0: choose after the "
                              f"last step); got {self.candidates}, {self.select_step}")
+        if self.verifier not in ("clip", "attributes"):  # kinema.search.VERIFIERS (not imported: torch-free)
+            raise ValueError(f"verifier must be 'clip' or 'attributes', got {self.verifier!r}")
         if self.refine_smooth < 0:
             raise ValueError(f"refine_smooth must be >= 0 (passes of the time filter), got {self.refine_smooth}")
         for name in ("eta", "eta_t_min", "expert_boundary", "refine_strength", "guidance_t_min", "guidance_t_max"):

@@ -9,9 +9,12 @@ is solved on. The first candidate is the noise a plain call draws, so one candid
 plain sampler and the search can only add to what that call would have kept by the verifier's
 measure.
 
-The verifier is any callable (clips, prompt) -> one score per clip; ClipVerifier, the default,
-is the evaluation's video-text model (kinema.eval.clip), whose similarity `kinema eval` also
-reports: a search with it raises that score by construction, so judge it on the others.
+The verifier is any callable (clips, prompt) -> one score per clip; VERIFIERS names the two
+built in. ClipVerifier, the default, is the evaluation's video-text model (kinema.eval.clip),
+whose similarity `kinema eval` also reports: a search with it raises that score by
+construction, so judge it on the others. AttributeVerifier (kinema.eval.attributes) reads how
+many objects of each kind a clip shows and what they do, and scores the chance that the clip
+passes each check of the prompt.
 """
 
 from __future__ import annotations
@@ -45,6 +48,16 @@ class ClipVerifier:
         n = self._model.cfg.num_frames
         held = [np.concatenate([c, np.repeat(c[-1:], n - len(c), axis=0)]) if len(c) < n else c for c in clips]
         return similarity(self._model, held, [prompt])[:, 0]
+
+
+def _attribute_verifier(path=None):
+    from kinema.eval.attributes import AttributeVerifier
+
+    return AttributeVerifier(path)
+
+
+# SampleConfig.verifier -> a factory of the verifier (path=None: the shipped model)
+VERIFIERS: dict[str, Callable[..., Verifier]] = {"clip": ClipVerifier, "attributes": _attribute_verifier}
 
 
 def best_of(

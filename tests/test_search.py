@@ -166,3 +166,30 @@ def test_the_command_line_takes_the_search(pipe, tmp_path):
     assert read_video(out)[0].shape == (9, 32, 32, 3)
     assert SampleConfig(candidates=2).sampler_settings["candidates"] == 2
     assert "candidates" not in SampleConfig().sampler_settings
+
+
+def test_the_config_names_the_verifier_and_a_set_one_wins(pipe, monkeypatch):
+    import kinema.search
+
+    made = []
+
+    def factory(path=None):
+        made.append(path)
+        return Pick(1)
+
+    monkeypatch.setitem(kinema.search.VERIFIERS, "attributes", factory)
+    p = KinemaPipeline(pipe.vae, pipe.dit, pipe.text_encoder, pipe.null_text,
+                       dataclasses.replace(CFG, candidates=2, select_step=2, verifier="attributes"))
+    p("a red ball bounces", seconds=0.5, seed=0)
+    p("a red ball bounces", seconds=0.5, seed=1)
+    assert made == [None] and len(p._verifiers["attributes"].seen) == 2  # built once, on first use
+    mine = Pick(0)
+    p.verifier = mine
+    p("a red ball bounces", seconds=0.5, seed=0)
+    assert len(mine.seen) == 1 and len(p._verifiers["attributes"].seen) == 2
+    with pytest.raises(ValueError, match="verifier must be 'clip' or 'attributes'"):
+        SampleConfig(verifier="parser")
+    args = build_parser().parse_args(["generate", "a red ball", "-o", "x.mp4", "--candidates", "2",
+                                      "--verifier", "attributes"])
+    assert sampler_argv(args) == ["--candidates", "2", "--verifier", "attributes"]
+    assert SampleConfig(candidates=2, verifier="attributes").sampler_settings["verifier"] == "attributes"

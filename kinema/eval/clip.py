@@ -17,14 +17,12 @@ is biased upward for finite N.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import math
 import os
 import sys
 import time
-import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -35,7 +33,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from kinema import precision
-from kinema.config import coerce_field
 from kinema.train import lr_at  # the generators' LR schedule
 
 FVD_NUM_CLIPS = 256  # clips per set: the Frechet distance is biased by N, so N is fixed
@@ -459,37 +456,13 @@ def _train(cfg: ClipConfig, resume: bool, progress: bool) -> Path:
 
 def clip_config_from_dict(values: dict, *, source: str = "config") -> ClipConfig:
     """Typed ClipConfig from a mapping; unknown keys are an error that lists the valid ones."""
-    hints = typing.get_type_hints(ClipConfig)
-    valid = [f.name for f in dataclasses.fields(ClipConfig)]
-    unknown = sorted(set(values) - set(valid) - {"kind"})
-    if unknown:
-        raise ValueError(f"{source}: unknown keys {unknown}; valid keys are: {', '.join(valid)}")
-    if values.get("kind", "clip") != "clip":
-        raise ValueError(f"{source} is a {values['kind']!r} recipe; use `kinema train {values['kind']}` or a clip recipe")
-    return ClipConfig(**{k: coerce_field(k, v, hints[k]) for k, v in values.items() if k != "kind"})
+    from kinema.config import flat_config_from_dict
+
+    return flat_config_from_dict(ClipConfig, "clip", values, source=source)
 
 
 def train_clip_from_cli(config: str | None, overrides: list[str], resume: bool) -> Path:
     """`kinema train clip [--config FILE|RECIPE] [--set key=value ...] [--resume]`; no config: configs/clip.yaml."""
-    import yaml
+    from kinema.config import load_flat_config
 
-    from kinema.config import parse_overrides, resolve_recipe
-
-    values: dict = {}
-    source = "defaults"
-    try:
-        path = resolve_recipe(config or "default-clip")
-    except FileNotFoundError:
-        if config is not None:
-            raise
-        path = None  # installed without configs/: the dataclass defaults
-    if path is not None:
-        source = str(path)
-        values = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(values, dict):
-            raise ValueError(f"{path} must be a mapping of ClipConfig fields, got {type(values).__name__}")
-    extra = parse_overrides(overrides)
-    if any(isinstance(v, dict) for v in extra.values()):
-        raise ValueError("ClipConfig has no nested fields; override as key=value, e.g. lr=1e-3")
-    values.update(extra)
-    return train_clip(clip_config_from_dict(values, source=source), resume=resume)
+    return train_clip(load_flat_config(ClipConfig, "clip", config, overrides), resume=resume)
