@@ -30,6 +30,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass
+import dataclasses
 from pathlib import Path
 from typing import Sequence
 
@@ -53,9 +54,12 @@ KIND_INDEX = {k: i for i, k in enumerate(KINDS)}
 MAX_COUNT = 3  # count classes 0, 1, 2, 3 or more
 SIZE_NAMES = tuple(SIZES)
 DIRECTIONS = ("left", "right", "up", "down")
+NUM_PAIRS = len(COLOURS) * len(SHAPES)  # KINDS begins with the (colour, shape) pairs
 # per kind: count logits, then size, verb and direction logits (yes/no each)
 HEADS = {"count": MAX_COUNT + 1, "size": len(SIZE_NAMES), "verb": len(MOTION_VERBS), "direction": len(DIRECTIONS)}
 PER_KIND = sum(HEADS.values())
+
+MODEL_FIELDS = ("size", "num_frames", "width", "hidden")  # what init_from must match
 
 # The shipped reader (see kinema/assets/attributes/CARD.md for its recipe and figures).
 DEFAULT_ATTRIBUTES_DIR = Path(__file__).resolve().parent.parent / "assets" / "attributes"
@@ -82,6 +86,11 @@ class AttributeConfig:
     total_steps: int = 1500
     shift: int = 4  # random translation (pixels at `size`); no flips: left and right are labels
     blur: float = 1.5  # largest Gaussian blur sigma (pixels at `size`), drawn for half the clips; 0: off
+    # a model (or VAE) folder whose VAE round-trips every clip i with i % round(1 / vae_fraction) == 0
+    # before it is read: the reader then also sees objects as a generator's decoder draws them
+    vae: str = ""
+    vae_fraction: float = 0.25
+    init_from: str = ""  # a reader folder to start from (its model settings must match)
     log_every: int = 10
     eval_every: int = 250
     seed: int = 0
@@ -100,6 +109,8 @@ class AttributeConfig:
             raise ValueError(f"width must be a multiple of 8 (group norm), got {self.width}")
         if not 0 <= self.min_lr <= self.lr:
             raise ValueError(f"need 0 <= min_lr <= lr, got min_lr={self.min_lr}, lr={self.lr}")
+        if not 0 < self.vae_fraction <= 1:
+            raise ValueError(f"vae_fraction must be in (0, 1], got {self.vae_fraction}")
         if self.holdout < 0 or self.warmup_steps < 0 or self.shift < 0 or self.blur < 0:
             raise ValueError("holdout, warmup_steps, shift and blur must be >= 0")
 
@@ -138,8 +149,25 @@ def scene_labels(scene: dict) -> dict[str, np.ndarray]:
 
 # ----------------------------------------------------------------------------- the model
 
+def kind_matrix() -> torch.Tensor:
+    """(K, NUM_PAIRS) 0/1: which (colour, shape) pairs make up each kind."""
+    m = torch.zeros(len(KINDS), NUM_PAIRS)
+    for k, (c, s) in enumerate(KINDS):
+        for p, (pc, ps) in enumerate(KINDS[:NUM_PAIRS]):
+            m[k, p] = float((c is None or c == pc) and (s is None or s == ps))
+    return m
+
+
 class AttributeModel(nn.Module):
-    """Clip -> per-kind logits: count (B, K, 4), size (B, K, 3), verb (B, K, 7), direction (B, K, 4)."""
+    """Clip -> per-kind logits: count (B, K, 4), size (B, K, 3), verb (B, K, 7), direction (B, K, 4).
+
+    Counts are read as densities (as crowd counting does): a 1x1x1 convolution gives every
+    latent cell a non-negative amount of each (colour, shape) pair, whose sum over space,
+    averaged over time, is the expected number of such objects; a kind's number is the sum over
+    its pairs, so the counts of a colour, a shape and all objects agree with the pairs'. The
+    count logits are -(number - n)^2 / tau + b_n for n = 0, 1, 2 and -(3 - number)_+^2 / tau + b_3
+    for "3 or more". Sizes, verbs and directions come from the pooled features.
+    """
 
     def __init__(self, cfg: AttributeConfig = AttributeConfig()):
         super().__init__()
@@ -150,14 +178,30 @@ class AttributeModel(nn.Module):
             _block(w, 2 * w, 3, 2, 1),  # (B, 2w, T/4, S/8, S/8)
             _block(2 * w, 4 * w, 3, (2, 1, 1), 1),  # (B, 4w, T/8, S/8, S/8): small objects keep a cell
         )
-        self.head = nn.Sequential(nn.Linear(8 * w, cfg.hidden), nn.GELU(), nn.Linear(cfg.hidden, len(KINDS) * PER_KIND))
+        self.rest = PER_KIND - HEADS["count"]
+        self.head = nn.Sequential(nn.Linear(8 * w, cfg.hidden), nn.GELU(), nn.Linear(cfg.hidden, len(KINDS) * self.rest))
+        self.density = nn.Conv3d(4 * w, NUM_PAIRS, 1)
+        nn.init.constant_(self.density.bias, -6.0)  # about 0.16 objects of each pair at the start, not 44
+        self.count_tau = nn.Parameter(torch.tensor(-1.0))  # softplus: 0.31
+        self.count_bias = nn.Parameter(torch.zeros(MAX_COUNT + 1))
+        self.register_buffer("kinds", kind_matrix(), persistent=False)
+
+    def numbers(self, f: torch.Tensor) -> torch.Tensor:
+        """Trunk features (B, 4w, t, s, s) -> (B, K) expected number of objects of each kind."""
+        density = F.softplus(self.density(f).float())  # (B, P, t, s, s)
+        return density.sum((-2, -1)).mean(-1) @ self.kinds.T
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """x: (B, 3, T, S, S) from prepare_frames -> {head: (B, K, n) logits} (HEADS)."""
-        h = self.video(x).flatten(2)  # (B, 4w, t*s*s)
+        f = self.video(x)  # (B, 4w, t, s, s)
+        h = f.flatten(2)
         pooled = torch.cat([h.mean(-1), h.amax(-1)], dim=1)  # mean: how much of everything; max: small objects
-        out = self.head(pooled.float()).view(len(x), len(KINDS), PER_KIND)
-        return dict(zip(HEADS, out.split(list(HEADS.values()), dim=-1)))
+        rest = self.head(pooled.float()).view(len(x), len(KINDS), self.rest)
+        number = self.numbers(f).unsqueeze(-1)  # (B, K, 1)
+        n = torch.arange(MAX_COUNT + 1, dtype=number.dtype)
+        gap = torch.cat([number - n[:-1], F.relu(n[-1] - number)], dim=-1)  # (B, K, 4); above 3 is "3 or more"
+        count = -gap.square() / (F.softplus(self.count_tau) + 0.01) + self.count_bias
+        return {"count": count, **dict(zip(list(HEADS)[1:], rest.split(list(HEADS.values())[1:], dim=-1)))}
 
 
 def attribute_loss(logits: dict[str, torch.Tensor], labels: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -259,10 +303,19 @@ class AttributeVerifier:
 
 def _load_labelled_clips(root: Path, cfg: AttributeConfig, progress: bool) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Every clip of a world dataset folder with at least num_frames frames, decoded once:
-    (N, T, S, S, 3) uint8, and their labels (scene_labels, stacked)."""
+    (N, T, S, S, 3) uint8, and their labels (scene_labels, stacked); with cfg.vae, every
+    round(1 / vae_fraction)-th clip (held-out ones too) as that VAE reconstructs it."""
     from tqdm.auto import tqdm
 
     from kinema.video import read_video
+
+    vae, every = None, max(1, round(1 / cfg.vae_fraction))
+    if cfg.vae:
+        from kinema.checkpoint import find_vae_part, load_part
+        from kinema.eval.reconstruction import reconstruct
+        from kinema.models.vae import VAEConfig, VideoVAE
+
+        vae = load_part(find_vae_part(cfg.vae), VideoVAE, VAEConfig).eval()
 
     records = [json.loads(line) for line in (root / "manifest.jsonl").read_text().splitlines() if line.strip()]
     records = [r for r in records if r.get("frames", 0) >= cfg.num_frames and (r.get("scene") or r.get("truth"))]
@@ -275,6 +328,9 @@ def _load_labelled_clips(root: Path, cfg: AttributeConfig, progress: bool) -> tu
     for i, r in enumerate(tqdm(records, desc="decoding and labelling clips", unit="clip", disable=not progress,
                                file=sys.stderr)):
         frames, _ = read_video(root / r["file"])
+        if vae is not None and i % every == 0:
+            with torch.no_grad():
+                frames = reconstruct(vae, frames[: 1 + (len(frames) - 1) // 4 * 4])
         x = prepare_frames([frames], cfg.size, cfg.num_frames)[0]  # (3, T, S, S)
         videos[i] = ((x + 1) * 127.5).round().clamp(0, 255).byte().permute(1, 2, 3, 0).numpy()
         scene = r.get("scene") or json.loads((root / r["truth"]).read_text())["scene"]
@@ -371,6 +427,13 @@ def _train(cfg: AttributeConfig, resume: bool, progress: bool) -> Path:
 
     # 3. model, optimiser; resume if asked
     model = AttributeModel(cfg)
+    if cfg.init_from and not resume:
+        source = load_attribute_model(cfg.init_from)
+        if dataclasses.replace(source.cfg, **{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)
+                                              if f.name not in MODEL_FIELDS}) != cfg:
+            raise ValueError(f"init_from={cfg.init_from} is a reader of other model settings "
+                             f"({', '.join(f'{k}={getattr(source.cfg, k)}' for k in MODEL_FIELDS)}); match them")
+        model.load_state_dict(source.state_dict())
     decay = [p for p in model.parameters() if p.ndim >= 2]  # no decay on norms and biases
     rest = [p for p in model.parameters() if p.ndim < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}],
