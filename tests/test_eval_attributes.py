@@ -2,6 +2,7 @@
 probabilities, a loss blind to absent kinds, and `kinema train attributes` learning, resuming to
 the uninterrupted run's weights and giving a verifier the search can use."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -210,3 +211,29 @@ def test_the_shipped_reader_tells_objects_and_their_number_apart():
     for i, p in enumerate(prompts):
         scores = verify(clips, p)
         assert np.argmax(scores) == i, (p, scores.round(3))
+
+
+def test_a_vae_round_trips_every_other_clip_and_init_from_must_match(world, tmp_path, capsys):
+    from kinema.checkpoint import save_part
+    from kinema.eval.attributes import _load_labelled_clips
+    from kinema.models.vae import VAE_TINY, VideoVAE
+
+    torch.manual_seed(0)
+    save_part(tmp_path / "vae", VideoVAE(VAE_TINY), VAE_TINY)
+    _, data = world
+    cfg = AttributeConfig(data=str(data), size=32, num_frames=17, batch_size=8, holdout=8)
+    plain, labels = _load_labelled_clips(data, cfg, False)
+    mixed, labels2 = _load_labelled_clips(data, dataclasses.replace(cfg, vae=str(tmp_path / "vae"), vae_fraction=0.5),
+                                          False)
+    same = [np.array_equal(a, b) for a, b in zip(plain, mixed)]
+    assert same == [i % 2 == 1 for i in range(len(plain))]  # an untrained VAE changes every clip it decodes
+    assert all(np.array_equal(labels[k], labels2[k]) for k in labels)
+    with pytest.raises(ValueError, match="vae_fraction"):
+        AttributeConfig(vae_fraction=0)
+    # a reader of another width cannot seed this one
+    other = tmp_path / "other"
+    save_part(other, AttributeModel(AttributeConfig(size=32, num_frames=17, width=16, hidden=16)),
+              AttributeConfig(size=32, num_frames=17, width=16, hidden=16))
+    capsys.readouterr()
+    assert _train(tmp_path / "c", data, "total_steps=2", f"init_from={other}") == 2
+    assert "width=16" in capsys.readouterr().err
