@@ -40,7 +40,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from kinema import precision
-from kinema.eval.clip import FVD_FRAMES, _batch_video, _block, prepare_frames
+from kinema.eval.clip import FVD_FRAMES, _batch_video, _block, prepare_frames, start_run
 from kinema.train import lr_at
 from kinema.world.motion import MOTION_VERBS
 from kinema.world.spec import COLOURS, SHAPES, SIZES
@@ -408,8 +408,6 @@ def train_attributes(cfg: AttributeConfig, *, resume: bool = False, progress: bo
 
 
 def _train(cfg: AttributeConfig, resume: bool, progress: bool) -> Path:
-    from kinema.checkpoint import save_part
-
     # 1. setup: folders, seeds
     root, out = Path(cfg.data), Path(cfg.output_dir)
     if not (root / "manifest.jsonl").is_file():
@@ -434,35 +432,7 @@ def _train(cfg: AttributeConfig, resume: bool, progress: bool) -> Path:
             raise ValueError(f"init_from={cfg.init_from} is a reader of other model settings "
                              f"({', '.join(f'{k}={getattr(source.cfg, k)}' for k in MODEL_FIELDS)}); match them")
         model.load_state_dict(source.state_dict())
-    decay = [p for p in model.parameters() if p.ndim >= 2]  # no decay on norms and biases
-    rest = [p for p in model.parameters() if p.ndim < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}],
-                            lr=cfg.lr, betas=(0.9, 0.98))
-    step, records = 0, []
-    state_path, log_path = out / "train_state.pt", out / "log.jsonl"
-    if resume:
-        if not state_path.is_file():
-            raise FileNotFoundError(f"nothing to resume in {out} (no train_state.pt); drop --resume")
-        state = torch.load(state_path, weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        g.set_state(state["generator"])
-        step = state["step"]
-        records = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
-        records = [r for r in records if r["step"] <= step]
-    log_path.write_text("".join(json.dumps(r) + "\n" for r in records))
-
-    def checkpoint():
-        save_part(out, model, cfg)
-        tmp = state_path.with_name(".train_state.pt.tmp")
-        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "generator": g.get_state(),
-                    "step": step}, tmp)
-        os.replace(tmp, state_path)
-
-    def log(rec: dict):
-        records.append(rec)
-        with open(log_path, "a") as f:
-            f.write(json.dumps(rec) + "\n")
+    opt, step, records, checkpoint, log = start_run(out, model, cfg, g, resume)
 
     # 4. train
     print(f"attribute reader: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters; "
@@ -502,9 +472,9 @@ def _train(cfg: AttributeConfig, resume: bool, progress: bool) -> Path:
             print(f"step {step}: held-out objects {ev['objects_accuracy']:.3f}, count of present kinds "
                   f"{ev['present_kind_count_accuracy']:.3f}, verbs {ev['verb_accuracy']:.3f}, directions "
                   f"{ev['direction_accuracy']:.3f}, sizes {ev['size_accuracy']:.3f}", flush=True)
-            checkpoint()
+            checkpoint(step)
             _plot(records, out / "loss.png")
-    checkpoint()
+    checkpoint(step)
     _plot(records, out / "loss.png")
     print(f"done: {step} steps in {time.monotonic() - t0:.0f} s; reader in {out}", flush=True)
     return out

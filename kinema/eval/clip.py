@@ -340,6 +340,50 @@ def _evaluate_holdout(model: VideoTextModel, videos: np.ndarray, captions: list[
     return {"top1": top1, "top5": top5, "num_holdout": len(prompts)}
 
 
+def start_run(out: Path, model: nn.Module, cfg, g: torch.Generator, resume: bool):
+    """The optimiser, log and checkpoints of a small evaluation model's training run (the
+    video-text model's, kinema.eval.attributes' reader's) in folder `out`.
+
+    AdamW (betas 0.9, 0.98; cfg.weight_decay on matrices, none on norms and biases). With resume,
+    out/train_state.pt restores model, optimiser, generator g and step, and out/log.jsonl is cut
+    back to that step. Returns (opt, step, records, checkpoint, log): checkpoint(step) writes the
+    weights (save_part) and the state atomically; log(rec) appends to records and the log file.
+    """
+    from kinema.checkpoint import save_part
+
+    decay = [p for p in model.parameters() if p.ndim >= 2]  # no decay on norms, biases, temperature
+    rest = [p for p in model.parameters() if p.ndim < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}],
+                            lr=cfg.lr, betas=(0.9, 0.98))
+    step, records = 0, []
+    state_path, log_path = out / "train_state.pt", out / "log.jsonl"
+    if resume:
+        if not state_path.is_file():
+            raise FileNotFoundError(f"nothing to resume in {out} (no train_state.pt); drop --resume")
+        state = torch.load(state_path, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        g.set_state(state["generator"])
+        step = state["step"]
+        records = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+        records = [r for r in records if r["step"] <= step]
+    log_path.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+    def checkpoint(step: int) -> None:
+        save_part(out, model, cfg)
+        tmp = state_path.with_name(".train_state.pt.tmp")
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "generator": g.get_state(),
+                    "step": step}, tmp)
+        os.replace(tmp, state_path)
+
+    def log(rec: dict) -> None:
+        records.append(rec)
+        with open(log_path, "a") as f:
+            f.write(json.dumps(rec) + "\n")
+
+    return opt, step, records, checkpoint, log
+
+
 def train_clip(cfg: ClipConfig, *, resume: bool = False, progress: bool = True) -> Path:
     """Train the video-text model on cfg.data; returns cfg.output_dir (config.json +
     model.safetensors, log.jsonl, loss.png, train_state.pt)."""
@@ -354,8 +398,6 @@ def train_clip(cfg: ClipConfig, *, resume: bool = False, progress: bool = True) 
 
 
 def _train(cfg: ClipConfig, resume: bool, progress: bool) -> Path:
-    from kinema.checkpoint import save_part
-
     root, out = Path(cfg.data), Path(cfg.output_dir)
     if not (root / "manifest.jsonl").is_file():
         raise FileNotFoundError(f"{root}/manifest.jsonl not found; make a dataset with "
@@ -376,35 +418,7 @@ def _train(cfg: ClipConfig, resume: bool, progress: bool) -> Path:
 
     # 3. model, optimiser; resume if asked
     model = VideoTextModel(cfg)
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]  # no decay on norms, biases, temperature
-    rest = [p for n, p in model.named_parameters() if p.ndim < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}],
-                            lr=cfg.lr, betas=(0.9, 0.98))
-    step, records = 0, []
-    state_path, log_path = out / "train_state.pt", out / "log.jsonl"
-    if resume:
-        if not state_path.is_file():
-            raise FileNotFoundError(f"nothing to resume in {out} (no train_state.pt); drop --resume")
-        state = torch.load(state_path, weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        g.set_state(state["generator"])
-        step = state["step"]
-        records = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
-        records = [r for r in records if r["step"] <= step]
-    log_path.write_text("".join(json.dumps(r) + "\n" for r in records))
-
-    def checkpoint():
-        save_part(out, model, cfg)
-        tmp = state_path.with_name(".train_state.pt.tmp")
-        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "generator": g.get_state(),
-                    "step": step}, tmp)
-        os.replace(tmp, state_path)
-
-    def log(rec: dict):
-        records.append(rec)
-        with open(log_path, "a") as f:
-            f.write(json.dumps(rec) + "\n")
+    opt, step, records, checkpoint, log = start_run(out, model, cfg, g, resume)
 
     # 4. train
     print(f"video-text model: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters; "
@@ -444,9 +458,9 @@ def _train(cfg: ClipConfig, resume: bool, progress: bool) -> Path:
             log({"step": step, **ev})
             print(f"step {step}: held-out text->video top-1 {ev['top1']:.3f}, top-5 {ev['top5']:.3f} "
                   f"(chance {1 / cfg.holdout:.3f}, {5 / cfg.holdout:.3f})", flush=True)
-            checkpoint()
+            checkpoint(step)
             _plot_losses(records, out / "loss.png")
-    checkpoint()
+    checkpoint(step)
     _plot_losses(records, out / "loss.png")
     print(f"done: {step} steps in {time.monotonic() - t0:.0f} s; model in {out}", flush=True)
     return out
