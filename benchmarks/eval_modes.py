@@ -42,9 +42,9 @@ from kinema.eval.adherence import real_tracks
 from kinema.eval.evaluate import evaluate_video
 from kinema.eval.parser import detect_clip, parse_video
 from kinema.eval.reconstruction import psnr, reconstruct
-from kinema.pipeline import KinemaPipeline, fit_frames
+from kinema.pipeline import KinemaPipeline
 from kinema.plots import pyplot, save_figure
-from kinema.video import Video, save_contact_sheet
+from kinema.video import Video, fit_frames, save_contact_sheet
 from kinema.world.dataset import WORLD_BUCKETS, WorldClip, make_world_clip
 from kinema.world.spec import COLOURS
 from kinema.world.splits import sample_prompt, sample_scene

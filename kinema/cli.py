@@ -13,6 +13,8 @@ import os
 import sys
 from pathlib import Path
 
+from kinema.sampling import VERIFIER_NAMES
+
 VIDEO_EXTS = (".mp4", ".gif")
 IMAGE_EXTS = (".png", ".webp", ".jpg", ".jpeg")
 
@@ -171,7 +173,7 @@ def cmd_generate(args) -> None:
 
 
 def cmd_animate(args) -> None:
-    from kinema.pipeline import nearest_bucket
+    from kinema.video import nearest_bucket
     from kinema.video import read_image
 
     image = read_image(args.image)
@@ -342,10 +344,11 @@ def add_sampler_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--select-at", type=int, default=None, metavar="STEP", dest="select_step",
                    help="with --candidates: choose after STEP steps, on each candidate's clean prediction, and "
                    "solve only the winner on (0: after the last step; default: the model's)")
-    p.add_argument("--verifier", choices=["clip", "attributes"], default=None,
+    p.add_argument("--verifier", choices=VERIFIER_NAMES, default=None,
                    help="with --candidates: what judges them; clip, the video-text model's similarity to the "
                    "prompt; attributes, the attribute reader's chance that the clip passes each check of the "
-                   "prompt (default: the model's)")
+                   "prompt; denoise, how much the prompt helps the model itself denoise the clip "
+                   "(default: the model's)")
 
 
 def apply_sampler_arguments(pipe, args: argparse.Namespace):

@@ -55,8 +55,8 @@ from kinema.models.vae import (
     to_uint8_frames,
 )
 from kinema.sampling import SampleConfig
-from kinema.search import VERIFIERS, Verifier, best_of
-from kinema.video import Video
+from kinema.search import VERIFIERS, DenoisingVerifier, Verifier, best_of
+from kinema.video import Video, fit_frames
 
 DEFAULT_MODEL_DIR = Path(__file__).parent / "assets" / "default"
 MAX_PROMPT_CHARS = 2000
@@ -66,23 +66,6 @@ EXPAND_SEED_OFFSET = 1_000_003
 
 # callback(step, total_steps): called after every denoising step of every window.
 ProgressFn = Callable[[int, int], None]
-
-def fit_frames(frames: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Fit (T, H, W, 3) uint8 frames to width x height: centre-crop to the target aspect
-    ratio (no stretching), then resize with antialiased bilinear filtering."""
-    T, H, W, _ = frames.shape
-    if (H, W) == (height, width):
-        return frames
-    if W * height > width * H:  # too wide: crop the sides
-        w = max(1, round(H * width / height))
-        frames = frames[:, :, (W - w) // 2: (W - w) // 2 + w]
-    elif W * height < width * H:  # too tall: crop top and bottom
-        h = max(1, round(W * height / width))
-        frames = frames[:, (H - h) // 2: (H - h) // 2 + h]
-    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
-    x = F.interpolate(x, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
-    return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
-
 
 def _snap_frames(n: int) -> int:
     """The nearest frame count of the form 1 + 4k that is >= n."""
@@ -490,7 +473,8 @@ class KinemaPipeline:
         verify = self.verifier
         if verify is None:
             if cfg.verifier not in self._verifiers:
-                self._verifiers[cfg.verifier] = VERIFIERS[cfg.verifier]()
+                self._verifiers[cfg.verifier] = (DenoisingVerifier(self) if cfg.verifier == "denoise"
+                                                 else VERIFIERS[cfg.verifier]())
             verify = self._verifiers[cfg.verifier]
 
         def judge(previews):
@@ -699,9 +683,3 @@ def _load_null_text(folder: Path, spec: dict) -> NullText:
 
 def _null_text_spec(null_text: NullText, path: str) -> dict:
     return {"path": path, "dim": null_text.tokens.shape[1], "num_tokens": null_text.num_tokens}
-
-
-def nearest_bucket(width: int, height: int, buckets) -> tuple[int, int]:
-    """The bucket (width, height) whose aspect ratio is closest to width / height."""
-    aspect = math.log(width / height)
-    return min(buckets, key=lambda b: (abs(math.log(b[0] / b[1]) - aspect), -b[0] * b[1]))

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 SAMPLER_FIELDS = ("sampler", "eta", "eta_t_min", "expert_boundary", "refine_strength", "refine_smooth",
                   "guidance_t_min", "guidance_t_max", "guidance_rule", "steady_steps", "steady_iters", "steady_lr",
                   "steady_score", "expand_prompt", "candidates", "select_step", "verifier")
+# the names of kinema.search.VERIFIERS (not imported here: this module is torch-free)
+VERIFIER_NAMES = ("clip", "attributes", "denoise")
 
 
 @dataclass(frozen=True)
@@ -62,8 +64,9 @@ class SampleConfig:
     # steps, on each candidate's decoded clean prediction, and solves only the winner on (0: after
     # every step). Costs about candidates x the steps before the choice, plus one decode per
     # candidate. verifier: one of kinema.search.VERIFIERS, "clip" (the evaluation's video-text
-    # model) or "attributes" (the attribute reader, kinema.eval.attributes); a callable set as
-    # KinemaPipeline.verifier takes precedence.
+    # model), "attributes" (the attribute reader, kinema.eval.attributes) or "denoise" (the
+    # model itself, kinema.search.DenoisingVerifier); a callable set as KinemaPipeline.verifier
+    # takes precedence.
     candidates: int = 1
     select_step: int = 0
     verifier: str = "clip"
@@ -122,8 +125,8 @@ class SampleConfig:
         if self.candidates < 1 or self.select_step < 0:
             raise ValueError(f"candidates must be >= 1 (1: no search) and select_step >= 0 (0: choose after the "
                              f"last step); got {self.candidates}, {self.select_step}")
-        if self.verifier not in ("clip", "attributes"):  # kinema.search.VERIFIERS (not imported: torch-free)
-            raise ValueError(f"verifier must be 'clip' or 'attributes', got {self.verifier!r}")
+        if self.verifier not in VERIFIER_NAMES:
+            raise ValueError(f"verifier must be one of {', '.join(VERIFIER_NAMES)}; got {self.verifier!r}")
         if self.refine_smooth < 0:
             raise ValueError(f"refine_smooth must be >= 0 (passes of the time filter), got {self.refine_smooth}")
         for name in ("eta", "eta_t_min", "expert_boundary", "refine_strength", "guidance_t_min", "guidance_t_max"):

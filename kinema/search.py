@@ -14,7 +14,8 @@ built in. ClipVerifier, the default, is the evaluation's video-text model (kinem
 whose similarity `kinema eval` also reports: a search with it raises that score by
 construction, so judge it on the others. AttributeVerifier (kinema.eval.attributes) reads how
 many objects of each kind a clip shows and what they do, and scores the chance that the clip
-passes each check of the prompt.
+passes each check of the prompt. DenoisingVerifier needs no model of its own: the generator
+judges its candidates by how much the prompt helps it denoise them.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+
+from kinema import flow
 
 # clips (each (T, H, W, 3) uint8), prompt -> (N,) scores, higher is better
 Verifier = Callable[[Sequence[np.ndarray], str], np.ndarray]
@@ -50,14 +54,81 @@ class ClipVerifier:
         return similarity(self._model, held, [prompt])[:, 0]
 
 
+class DenoisingVerifier:
+    """The generator as its own judge (a diffusion classifier, Li et al. 2023, "Your diffusion
+    model is secretly a zero-shot classifier"): each clip is encoded by the pipeline's VAE,
+    noised at `draws` levels spread over [t_min, t_max], and denoised by its DiT with the prompt
+    and with the null text. The score is the mean of
+
+        |v(x_t, null) - (eps - x0)|^2 - |v(x_t, prompt) - (eps - x0)|^2
+
+    over the levels, a Monte Carlo estimate of how much more likely the clip is under the prompt
+    than unconditionally (the pointwise mutual information of clip and prompt, up to scale).
+    Every clip of one call sees the same levels and noises (seeded by `seed`), so their scores
+    differ by the clips alone. Clips are read at the pipeline's default fps.
+
+    Costs 2 x draws DiT passes per clip (one batch) and one encode: at the default 8 draws, a
+    quarter of a 20-step candidate's sampling.
+    """
+
+    def __init__(self, pipe, *, draws: int = 8, t_min: float = 0.1, t_max: float = 0.95, seed: int = 0):
+        if draws < 1 or not 0.0 < t_min <= t_max < 1.0:
+            raise ValueError(f"need draws >= 1 and 0 < t_min <= t_max < 1, got {draws}, {t_min}, {t_max}")
+        self.pipe, self.draws, self.t_min, self.t_max, self.seed = pipe, draws, t_min, t_max, seed
+
+    @torch.no_grad()
+    def __call__(self, clips: Sequence[np.ndarray], prompt: str) -> np.ndarray:
+        from kinema import precision
+        from kinema.models.vae import from_uint8_frames, latents_to_dit
+
+        pipe, K = self.pipe, self.draws
+        # 1. the prompt and the null text, each repeated once per draw: (2K, L, D), (2K, L)
+        text, mask = pipe.text_encoder.encode([prompt])
+        null, null_mask = pipe.null_text(1)
+        L = max(text.shape[1], null.shape[1])
+        states = torch.cat([F.pad(text.float(), (0, 0, 0, L - text.shape[1])).expand(K, -1, -1),
+                            F.pad(null.float(), (0, 0, 0, L - null.shape[1])).expand(K, -1, -1)])
+        masks = torch.cat([F.pad(mask, (0, L - mask.shape[1])).expand(K, -1),
+                           F.pad(null_mask, (0, L - null_mask.shape[1])).expand(K, -1)])
+        fps = torch.full((2 * K,), float(pipe.config.fps))
+        generator = torch.Generator().manual_seed(self.seed)
+        levels = torch.linspace(self.t_min, self.t_max, K)
+        eps, scores = None, []
+        for clip in clips:
+            # 2. the clip's latents (1, C, t, h, w), noised at every level with the call's noises
+            with precision.autocast("cpu"):
+                mean, _ = pipe.vae.encode(from_uint8_frames(clip))
+            x0 = latents_to_dit(mean.float(), pipe.vae.cfg)
+            if eps is None:
+                eps = torch.randn((K, *x0.shape[1:]), generator=generator)
+            elif eps.shape[1:] != x0.shape[1:]:
+                raise ValueError("the clips of one call must share their frame count and size")
+            t = levels[:, None].expand(K, x0.shape[2])  # (K, t): every latent frame at the level
+            xt = flow.interpolate(x0.expand(K, -1, -1, -1, -1), eps, t)
+            # 3. both branches in one batch; the error of each against the flow's target
+            with precision.autocast("cpu"):
+                v = pipe.dit(torch.cat([xt, xt]), torch.cat([t, t]), states, masks, fps).float()
+            err = ((v - flow.velocity_target(x0, eps).repeat(2, 1, 1, 1, 1)) ** 2).mean(dim=(1, 2, 3, 4))
+            scores.append(float((err[K:] - err[:K]).mean()))
+        return np.array(scores)
+
+
 def _attribute_verifier(path=None):
     from kinema.eval.attributes import AttributeVerifier
 
     return AttributeVerifier(path)
 
 
-# SampleConfig.verifier -> a factory of the verifier (path=None: the shipped model)
-VERIFIERS: dict[str, Callable[..., Verifier]] = {"clip": ClipVerifier, "attributes": _attribute_verifier}
+def _denoising_verifier(path=None):
+    from kinema.pipeline import KinemaPipeline
+
+    return DenoisingVerifier(KinemaPipeline.from_pretrained(path))
+
+
+# SampleConfig.verifier -> a factory of the verifier (path: its model folder; None: the shipped
+# one). A pipeline searching with "denoise" judges by its own model, not by a second one.
+VERIFIERS: dict[str, Callable[..., Verifier]] = {"clip": ClipVerifier, "attributes": _attribute_verifier,
+                                                 "denoise": _denoising_verifier}
 
 
 def best_of(

@@ -510,3 +510,29 @@ def contact_sheet(
 def save_contact_sheet(path: str | os.PathLike, frames_or_videos, **kwargs) -> Path:
     """contact_sheet(...) written as a still (.png recommended); same arguments."""
     return write_image(path, contact_sheet(frames_or_videos, **kwargs))
+
+
+def fit_frames(frames: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Fit (T, H, W, 3) uint8 frames to width x height: centre-crop to the target aspect
+    ratio (no stretching), then resize with antialiased bilinear filtering."""
+    import torch  # here, so that reading and writing videos does not load torch
+    import torch.nn.functional as F
+
+    T, H, W, _ = frames.shape
+    if (H, W) == (height, width):
+        return frames
+    if W * height > width * H:  # too wide: crop the sides
+        w = max(1, round(H * width / height))
+        frames = frames[:, :, (W - w) // 2: (W - w) // 2 + w]
+    elif W * height < width * H:  # too tall: crop top and bottom
+        h = max(1, round(W * height / width))
+        frames = frames[:, (H - h) // 2: (H - h) // 2 + h]
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
+    x = F.interpolate(x, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
+    return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def nearest_bucket(width: int, height: int, buckets) -> tuple[int, int]:
+    """The bucket (width, height) whose aspect ratio is closest to width / height."""
+    aspect = math.log(width / height)
+    return min(buckets, key=lambda b: (abs(math.log(b[0] / b[1]) - aspect), -b[0] * b[1]))

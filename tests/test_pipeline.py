@@ -6,8 +6,8 @@ import pytest
 from conftest import tiny_pipeline
 
 from kinema.models.text import TextEncoder
-from kinema.pipeline import KinemaPipeline, SampleConfig, fit_frames, nearest_bucket
-from kinema.video import Video
+from kinema.pipeline import KinemaPipeline, SampleConfig
+from kinema.video import Video, fit_frames, nearest_bucket
 
 SMALL = SampleConfig(num_inference_steps=2, window_frames=9, context_frames=5,
                      buckets=((32, 32), (48, 32), (32, 48)), width=32, height=32, seconds=0.5)

@@ -11,7 +11,8 @@ from conftest import tiny_pipeline
 from kinema import flow
 from kinema.cli import build_parser, main, sampler_argv
 from kinema.pipeline import KinemaPipeline, SampleConfig
-from kinema.search import ClipVerifier, best_of
+from kinema.sampling import VERIFIER_NAMES
+from kinema.search import VERIFIERS, ClipVerifier, DenoisingVerifier, best_of
 from kinema.video import read_video
 
 CFG = SampleConfig(num_inference_steps=4, guidance_scale=2.0, window_frames=9, context_frames=5,
@@ -187,9 +188,60 @@ def test_the_config_names_the_verifier_and_a_set_one_wins(pipe, monkeypatch):
     p.verifier = mine
     p("a red ball bounces", seconds=0.5, seed=0)
     assert len(mine.seen) == 1 and len(p._verifiers["attributes"].seen) == 2
-    with pytest.raises(ValueError, match="verifier must be 'clip' or 'attributes'"):
+    with pytest.raises(ValueError, match="verifier must be one of clip, attributes, denoise"):
         SampleConfig(verifier="parser")
     args = build_parser().parse_args(["generate", "a red ball", "-o", "x.mp4", "--candidates", "2",
                                       "--verifier", "attributes"])
     assert sampler_argv(args) == ["--candidates", "2", "--verifier", "attributes"]
     assert SampleConfig(candidates=2, verifier="attributes").sampler_settings["verifier"] == "attributes"
+
+
+class Memorised(torch.nn.Module):
+    """A DiT that has learnt one video under the prompt: given the prompt (the batch's first half)
+    it predicts the exact velocity towards x0, (x_t - x0) / t; given the null text, zero."""
+
+    def __init__(self, x0):
+        super().__init__()
+        self.x0, self.calls = x0, 0
+
+    def forward(self, x, t, text, mask, fps):
+        self.calls += 1
+        half = len(x) // 2
+        v = (x[:half] - self.x0) / t[:half, None, :, None, None]
+        return torch.cat([v, torch.zeros_like(v)])
+
+
+def test_the_denoising_verifier_scores_what_the_prompt_explains(pipe):
+    """On a DiT that denoises one clip perfectly under the prompt, that clip scores the mean
+    squared flow target |eps - x0|^2 over the draws (its prompt error is 0) and ranks first."""
+    from types import SimpleNamespace
+
+    from kinema.models.vae import from_uint8_frames, latents_to_dit
+
+    rng = np.random.default_rng(0)
+    clips = [rng.integers(0, 256, (9, 32, 32, 3), dtype=np.uint8) for _ in range(3)]
+    with torch.no_grad():
+        x0 = latents_to_dit(pipe.vae.encode(from_uint8_frames(clips[1]))[0].float(), pipe.vae.cfg)
+    dit = Memorised(x0)
+    judge = SimpleNamespace(vae=pipe.vae, dit=dit, text_encoder=pipe.text_encoder, null_text=pipe.null_text,
+                            config=CFG)
+    verify = DenoisingVerifier(judge, draws=4, seed=3)
+    scores = verify(clips, "a red ball bounces")
+    assert scores.shape == (3,) and int(np.argmax(scores)) == 1 and dit.calls == 3  # one batch per clip
+    eps = torch.randn((4, *x0.shape[1:]), generator=torch.Generator().manual_seed(3))
+    assert scores[1] == pytest.approx(float(((eps - x0) ** 2).mean()), rel=1e-3)
+    # the same noises for every clip of a call and every call: order and repetition do not matter
+    assert np.allclose(verify(clips[::-1], "a red ball bounces"), scores[::-1], rtol=1e-4)
+    with pytest.raises(ValueError, match="share their frame count"):
+        verify([clips[0], clips[0][:5]], "a red ball")
+    with pytest.raises(ValueError, match="draws >= 1"):
+        DenoisingVerifier(judge, draws=0)
+
+
+def test_a_search_with_the_denoising_verifier_judges_by_its_own_model(pipe):
+    assert set(VERIFIERS) == set(VERIFIER_NAMES)
+    p = KinemaPipeline(pipe.vae, pipe.dit, pipe.text_encoder, pipe.null_text,
+                       dataclasses.replace(CFG, candidates=2, verifier="denoise"))
+    v = p("a red ball bounces", seconds=0.5, seed=0)
+    assert v.frames.shape == (9, 32, 32, 3) and p._verifiers["denoise"].pipe is p
+    assert build_parser().parse_args(["generate", "a", "-o", "x.mp4", "--verifier", "denoise"]).verifier == "denoise"
