@@ -345,10 +345,10 @@ def add_sampler_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --candidates: choose after STEP steps, on each candidate's clean prediction, and "
                    "solve only the winner on (0: after the last step; default: the model's)")
     p.add_argument("--verifier", choices=VERIFIER_NAMES, default=None,
-                   help="with --candidates: what judges them; clip, the video-text model's similarity to the "
-                   "prompt; attributes, the attribute reader's chance that the clip passes each check of the "
-                   "prompt; denoise, how much the prompt helps the model itself denoise the clip "
-                   "(default: the model's)")
+                   help="with --candidates: what judges them; denoise, how much the prompt helps the model "
+                   "itself denoise the clip; clip, the video-text model's similarity to the prompt; attributes, "
+                   "the attribute reader's chance that the clip passes each check of the prompt "
+                   "(default: the model's; the shipped model's: denoise)")
 
 
 def apply_sampler_arguments(pipe, args: argparse.Namespace):

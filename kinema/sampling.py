@@ -63,13 +63,14 @@ class SampleConfig:
     # verifier scores highest against the prompt is kept; select_step > 0 chooses after that many
     # steps, on each candidate's decoded clean prediction, and solves only the winner on (0: after
     # every step). Costs about candidates x the steps before the choice, plus one decode per
-    # candidate. verifier: one of kinema.search.VERIFIERS, "clip" (the evaluation's video-text
-    # model), "attributes" (the attribute reader, kinema.eval.attributes) or "denoise" (the
-    # model itself, kinema.search.DenoisingVerifier); a callable set as KinemaPipeline.verifier
-    # takes precedence.
+    # candidate. verifier: one of kinema.search.VERIFIERS: "denoise" (the model itself,
+    # kinema.search.DenoisingVerifier; the only one whose pick beat the plain candidate on the
+    # shipped model, docs/experiments.md "The generator as its own verifier"), "clip" (the
+    # evaluation's video-text model) or "attributes" (the attribute reader,
+    # kinema.eval.attributes); a callable set as KinemaPipeline.verifier takes precedence.
     candidates: int = 1
     select_step: int = 0
-    verifier: str = "clip"
+    verifier: str = "denoise"
     # the unconditional side of guidance when a call names no negative prompt; None: the learned
     # null text. A model sets it to steer away from what its unspecific prompts average over.
     negative_prompt: str | None = None

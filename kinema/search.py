@@ -9,13 +9,13 @@ is solved on. The first candidate is the noise a plain call draws, so one candid
 plain sampler and the search can only add to what that call would have kept by the verifier's
 measure.
 
-The verifier is any callable (clips, prompt) -> one score per clip; VERIFIERS names the two
-built in. ClipVerifier, the default, is the evaluation's video-text model (kinema.eval.clip),
-whose similarity `kinema eval` also reports: a search with it raises that score by
-construction, so judge it on the others. AttributeVerifier (kinema.eval.attributes) reads how
-many objects of each kind a clip shows and what they do, and scores the chance that the clip
-passes each check of the prompt. DenoisingVerifier needs no model of its own: the generator
-judges its candidates by how much the prompt helps it denoise them.
+The verifier is any callable (clips, prompt) -> one score per clip; VERIFIERS names the three
+built in. DenoisingVerifier, the default, needs no model of its own: the generator judges its
+candidates by how much the prompt helps it denoise them. ClipVerifier is the evaluation's
+video-text model (kinema.eval.clip), whose similarity `kinema eval` also reports: a search with
+it raises that score by construction, so judge it on the others. AttributeVerifier
+(kinema.eval.attributes) reads how many objects of each kind a clip shows and what they do, and
+scores the chance that the clip passes each check of the prompt.
 """
 
 from __future__ import annotations

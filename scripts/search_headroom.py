@@ -93,7 +93,7 @@ def main() -> None:
 
     summary = summarise(records, args.candidates)
     summary["seconds"] = round(time.monotonic() - t0, 1)
-    (out / "report.json").write_text(json.dumps({"settings": vars(args), "summary": summary,
+    (out / "report.json").write_text(json.dumps({"settings": {**vars(args), "fps": pipe.config.fps}, "summary": summary,
                                                  "prompts": records}, indent=1))
     plot_headroom(records, summary, out / "headroom.png", f"{args.candidates} candidates x {args.num} id prompts")
     print(json.dumps(summary, indent=1))

@@ -238,10 +238,29 @@ def test_the_denoising_verifier_scores_what_the_prompt_explains(pipe):
         DenoisingVerifier(judge, draws=0)
 
 
-def test_a_search_with_the_denoising_verifier_judges_by_its_own_model(pipe):
+def test_a_search_judges_by_its_own_model_by_default(pipe):
     assert set(VERIFIERS) == set(VERIFIER_NAMES)
-    p = KinemaPipeline(pipe.vae, pipe.dit, pipe.text_encoder, pipe.null_text,
-                       dataclasses.replace(CFG, candidates=2, verifier="denoise"))
+    p = KinemaPipeline(pipe.vae, pipe.dit, pipe.text_encoder, pipe.null_text, dataclasses.replace(CFG, candidates=2))
     v = p("a red ball bounces", seconds=0.5, seed=0)
     assert v.frames.shape == (9, 32, 32, 3) and p._verifiers["denoise"].pipe is p
     assert build_parser().parse_args(["generate", "a", "-o", "x.mp4", "--verifier", "denoise"]).verifier == "denoise"
+
+
+def test_the_reliability_script_scores_perturbed_copies_and_the_honest_oracle():
+    """scripts/eval_reliability.py: exact figures on a known case; the perturbations are what they say."""
+    import runpy
+    from pathlib import Path
+
+    rel = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "eval_reliability.py"))
+    # 2 prompts x 2 candidates: (as evaluated, perturbed)
+    x = np.array([[[0.5, 1.0], [1.0, 0.5]], [[0.2, 0.2], [0.0, 0.0]]])
+    s = rel["reliability"](x)
+    assert s["plain"] == pytest.approx(0.35) and s["oracle"] == pytest.approx(0.6)
+    assert s["oracle_by_perturbed"] == pytest.approx(0.35)  # the perturbed copy prefers the worse one
+    assert s["changed"] == 0.5 and s["mean_abs_change"] == pytest.approx(0.25)
+    assert s["oracle_by_perturbed_minus_plain"]["mean"] == pytest.approx(0.0)
+    clip = np.random.default_rng(0).integers(0, 256, (3, 8, 10, 3), dtype=np.uint8)
+    moved = rel["shifted"](clip)
+    assert moved.shape == clip.shape and np.array_equal(moved[:, 1:, 1:], clip[:, :-1, :-1])
+    diff = rel["noised"](clip, np.random.default_rng(1)).astype(int) - clip
+    assert np.abs(diff).max() <= rel["NOISE_LEVELS"] and (diff != 0).mean() > 0.5
