@@ -173,8 +173,7 @@ def cmd_generate(args) -> None:
 
 
 def cmd_animate(args) -> None:
-    from kinema.video import nearest_bucket
-    from kinema.video import read_image
+    from kinema.video import nearest_bucket, read_image
 
     image = read_image(args.image)
 
