@@ -31,7 +31,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from kinema import flow, precision
 from kinema.checkpoint import (
@@ -45,7 +44,7 @@ from kinema.checkpoint import (
     save_weights,
 )
 from kinema.models.dit import DiT, DiTConfig
-from kinema.models.text import NullText, TextEncoder, TextEncoderConfig, default_disk_cache
+from kinema.models.text import NullText, TextEncoder, TextEncoderConfig, default_disk_cache, stack_texts
 from kinema.models.vae import (
     VAEConfig,
     VideoVAE,
@@ -55,7 +54,7 @@ from kinema.models.vae import (
     to_uint8_frames,
 )
 from kinema.sampling import SampleConfig
-from kinema.search import VERIFIERS, DenoisingVerifier, Verifier, best_of
+from kinema.search import VERIFIERS, Verifier, best_of
 from kinema.video import Video, fit_frames
 
 DEFAULT_MODEL_DIR = Path(__file__).parent / "assets" / "default"
@@ -473,8 +472,7 @@ class KinemaPipeline:
         verify = self.verifier
         if verify is None:
             if cfg.verifier not in self._verifiers:
-                self._verifiers[cfg.verifier] = (DenoisingVerifier(self) if cfg.verifier == "denoise"
-                                                 else VERIFIERS[cfg.verifier]())
+                self._verifiers[cfg.verifier] = VERIFIERS[cfg.verifier](pipe=self)
             verify = self._verifiers[cfg.verifier]
 
         def judge(previews):
@@ -553,12 +551,7 @@ class KinemaPipeline:
             uncond = uncond.detach().float()
         else:
             uncond, uncond_mask = req.uncond, req.uncond_mask
-        L = max(req.text.shape[1], uncond.shape[1])
-        text = torch.cat([F.pad(req.text, (0, 0, 0, L - req.text.shape[1])),
-                          F.pad(uncond, (0, 0, 0, L - uncond.shape[1]))])
-        mask = torch.cat([F.pad(req.text_mask, (0, L - req.text_mask.shape[1])),
-                          F.pad(uncond_mask, (0, L - uncond_mask.shape[1]))])
-        return text, mask
+        return stack_texts((req.text, req.text_mask), (uncond, uncond_mask))
 
     def _step_callback(self, req: _Request):
         def cb(step, t, x, x0_pred):

@@ -25,9 +25,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from kinema import flow
+from kinema import flow, precision
+from kinema.models.text import stack_texts
 
 # clips (each (T, H, W, 3) uint8), prompt -> (N,) scores, higher is better
 Verifier = Callable[[Sequence[np.ndarray], str], np.ndarray]
@@ -78,18 +78,13 @@ class DenoisingVerifier:
 
     @torch.no_grad()
     def __call__(self, clips: Sequence[np.ndarray], prompt: str) -> np.ndarray:
-        from kinema import precision
         from kinema.models.vae import from_uint8_frames, latents_to_dit
 
         pipe, K = self.pipe, self.draws
         # 1. the prompt and the null text, each repeated once per draw: (2K, L, D), (2K, L)
         text, mask = pipe.text_encoder.encode([prompt])
-        null, null_mask = pipe.null_text(1)
-        L = max(text.shape[1], null.shape[1])
-        states = torch.cat([F.pad(text.float(), (0, 0, 0, L - text.shape[1])).expand(K, -1, -1),
-                            F.pad(null.float(), (0, 0, 0, L - null.shape[1])).expand(K, -1, -1)])
-        masks = torch.cat([F.pad(mask, (0, L - mask.shape[1])).expand(K, -1),
-                           F.pad(null_mask, (0, L - null_mask.shape[1])).expand(K, -1)])
+        null, null_mask = pipe.null_text(K)
+        states, masks = stack_texts((text.float().expand(K, -1, -1), mask.expand(K, -1)), (null.float(), null_mask))
         fps = torch.full((2 * K,), float(pipe.config.fps))
         generator = torch.Generator().manual_seed(self.seed)
         levels = torch.linspace(self.t_min, self.t_max, K)
@@ -113,21 +108,28 @@ class DenoisingVerifier:
         return np.array(scores)
 
 
-def _attribute_verifier(path=None):
+def _clip_verifier(path=None, pipe=None):
+    return ClipVerifier(path)
+
+
+def _attribute_verifier(path=None, pipe=None):
     from kinema.eval.attributes import AttributeVerifier
 
     return AttributeVerifier(path)
 
 
-def _denoising_verifier(path=None):
-    from kinema.pipeline import KinemaPipeline
+def _denoising_verifier(path=None, pipe=None):
+    if pipe is None:
+        from kinema.pipeline import KinemaPipeline
 
-    return DenoisingVerifier(KinemaPipeline.from_pretrained(path))
+        pipe = KinemaPipeline.from_pretrained(path)
+    return DenoisingVerifier(pipe)
 
 
-# SampleConfig.verifier -> a factory of the verifier (path: its model folder; None: the shipped
-# one). A pipeline searching with "denoise" judges by its own model, not by a second one.
-VERIFIERS: dict[str, Callable[..., Verifier]] = {"clip": ClipVerifier, "attributes": _attribute_verifier,
+# SampleConfig.verifier -> a factory of the verifier: factory(path=None, pipe=None), path its
+# model folder (None: the shipped one), pipe the pipeline that searches (a verifier built on the
+# generator, "denoise", judges by that pipeline's model rather than loading a second one).
+VERIFIERS: dict[str, Callable[..., Verifier]] = {"clip": _clip_verifier, "attributes": _attribute_verifier,
                                                  "denoise": _denoising_verifier}
 
 

@@ -174,7 +174,7 @@ def test_the_config_names_the_verifier_and_a_set_one_wins(pipe, monkeypatch):
 
     made = []
 
-    def factory(path=None):
+    def factory(path=None, pipe=None):
         made.append(path)
         return Pick(1)
 

