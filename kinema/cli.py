@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from kinema.sampling import VERIFIER_NAMES
+from kinema.sampling import SAMPLER_NAMES, VERIFIER_NAMES
 
 VIDEO_EXTS = (".mp4", ".gif")
 IMAGE_EXTS = (".png", ".webp", ".jpg", ".jpeg")
@@ -302,8 +302,9 @@ SAMPLER_FLAGS = {"sampler": "--sampler", "eta": "--eta", "eta_t_min": "--eta-t-m
 
 def add_sampler_arguments(p: argparse.ArgumentParser) -> None:
     """The sampler's flags (SAMPLER_FLAGS): SampleConfig fields over a model's defaults (None keeps them)."""
-    p.add_argument("--sampler", choices=["euler", "heun", "stochastic"], default=None,
-                   help="sampler (default: the model's); a heun step costs two DiT passes")
+    p.add_argument("--sampler", choices=SAMPLER_NAMES, default=None,
+                   help="sampler (default: the model's); a heun step costs two DiT passes, dpm++ is second "
+                        "order at one pass a step")
     p.add_argument("--eta", type=float, default=None,
                    help="the stochastic sampler's noise in [0, 1] (default: the model's)")
     p.add_argument("--eta-t-min", type=float, default=None,

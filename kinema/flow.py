@@ -14,6 +14,7 @@ the loss; choosing which frames are clean is how every generation mode works.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 
 import torch
@@ -35,6 +36,7 @@ __all__ = [
     "timesteps",
     "sample_euler",
     "sample_heun",
+    "sample_dpm2m",
     "sample_stochastic",
     "guided_velocity",
     "moment_drift",
@@ -445,6 +447,57 @@ def sample_heun(
             x = x + (t_next - t) * 0.5 * (v + v2)
         else:
             x = x_euler
+        if m5 is not None:
+            x = torch.where(m5, clean.to(x.dtype), x)
+        if callback is not None:
+            callback(i, t_next, x, x0_pred)
+    return x
+
+
+def sample_dpm2m(
+    velocity: VelocityFn,
+    x: Tensor,
+    ts: Tensor,
+    *,
+    clean: Tensor | None = None,
+    clean_mask: Tensor | None = None,
+    callback: Callback | None = None,
+    guide: Guide | None = None,
+) -> Tensor:
+    """DPM-Solver++(2M) (Lu et al. 2022), second order at one model call per step.
+
+    Same arguments as sample_euler. In the clean prediction x0 = x - t v and the half log-SNR
+    lam = log((1 - t) / t), the exact step from t to t' is
+        x' = (t' / t) x + t' * integral over [lam, lam'] of e^lam x0(lam) dlam,
+    and taking x0 constant over the step is the Euler step itself (for this flow, DDIM and Euler
+    coincide). The multistep method instead draws x0 as a line in lam through this step's and
+    the last step's predictions, D = x0 + (x0 - x0_prev) / (2 r) with r the ratio of the last
+    step's lam interval to this one's, and steps with D in place of x0:
+        x' = (t' / t) x + ((1 - t') - (1 - t) t' / t) D.
+    The first step (nothing before it), the second from t = 1 (its predecessor's lam is -inf)
+    and the last (into t = 0, where lam is +inf and the answer is D itself) are first order:
+    those are the Euler steps exactly. A split schedule (search with select_step) starts its second part afresh.
+    On a schedule uniform in t the steps next to t = 1 and t = 0 span log-SNR intervals that do
+    not shrink with the step count, which leaves a small first-order term: at 8-16 steps the
+    solver is as close as Heun at twice the passes; at many more it converges more slowly.
+    """
+    x, m5 = _clamp_clean(x, clean, clean_mask)
+    prev: tuple[float, Tensor] | None = None  # (lam, x0) of the step before
+    for i in range(len(ts) - 1):
+        t, t_next = float(ts[i]), float(ts[i + 1])
+        x, v = _step_start(velocity, guide, i, x, _frame_times(t, x, m5), clean, m5)
+        x0_pred = x - t * v
+        if t_next <= 0.0:
+            x = x0_pred
+        else:
+            lam = math.log((1.0 - t) / t) if t < 1.0 else -math.inf
+            lam_next = math.log((1.0 - t_next) / t_next)
+            d = x0_pred
+            if prev is not None and math.isfinite(prev[0]) and math.isfinite(lam):
+                r = (lam - prev[0]) / (lam_next - lam)
+                d = x0_pred + (x0_pred - prev[1]) / (2.0 * r)
+            x = (t_next / t) * x + ((1.0 - t_next) - (1.0 - t) * t_next / t) * d
+            prev = (lam, x0_pred)
         if m5 is not None:
             x = torch.where(m5, clean.to(x.dtype), x)
         if callback is not None:

@@ -429,7 +429,7 @@ class KinemaPipeline:
         noise = flow.frame_noise(shape, req.generator, shared=cfg.noise_shared)
         x = flow.interpolate(x0, noise, torch.full(shape[:1] + shape[2:3], float(ts[0]))) if x0 is not None else noise
         # 5. denoise with classifier-free guidance
-        sampler = {"euler": flow.sample_euler, "heun": flow.sample_heun,
+        sampler = {"euler": flow.sample_euler, "heun": flow.sample_heun, "dpm++": flow.sample_dpm2m,
                    "stochastic": functools.partial(flow.sample_stochastic, eta=cfg.eta, t_min=cfg.eta_t_min,
                                                    generator=req.generator, noise_shared=cfg.noise_shared)}[cfg.sampler]
         velocity = self._velocity(req)

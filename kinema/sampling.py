@@ -16,6 +16,8 @@ from dataclasses import dataclass
 SAMPLER_FIELDS = ("sampler", "eta", "eta_t_min", "expert_boundary", "refine_strength", "refine_smooth",
                   "guidance_t_min", "guidance_t_max", "guidance_rule", "steady_steps", "steady_iters", "steady_lr",
                   "steady_score", "expand_prompt", "candidates", "select_step", "verifier")
+# the samplers of kinema.flow, by SampleConfig.sampler (the pipeline maps each name to its function)
+SAMPLER_NAMES = ("euler", "heun", "dpm++", "stochastic")
 # the names of kinema.search.VERIFIERS (not imported here: this module is torch-free)
 VERIFIER_NAMES = ("clip", "attributes", "denoise")
 
@@ -28,7 +30,9 @@ class SampleConfig:
     guidance_scale: float = 4.0
     shift: float = 1.5  # timestep shift toward noise (SD3); match the training shift
     noise_shared: float = 0.0  # the starting noise's variance common to all frames; match the training's
-    sampler: str = "euler"  # euler | heun | stochastic (ancestral, re-noises eta of each step)
+    # euler | heun (two passes a step) | dpm++ (second order from the last step's prediction, one
+    # pass a step) | stochastic (ancestral, re-noises eta of each step)
+    sampler: str = "euler"
     eta: float = 1.0  # the stochastic sampler's noise: 0 = Euler, 1 = DDPM's posterior
     eta_t_min: float = 0.0  # ... added only on steps that start above this t (deterministic below)
     # self-refinement of windows drawn from noise: the first pass's latents are low-passed along
@@ -112,8 +116,8 @@ class SampleConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "buckets", tuple(tuple(int(v) for v in b) for b in self.buckets))
-        if self.sampler not in ("euler", "heun", "stochastic"):
-            raise ValueError(f"sampler must be 'euler', 'heun' or 'stochastic', got {self.sampler!r}")
+        if self.sampler not in SAMPLER_NAMES:
+            raise ValueError(f"sampler must be one of {', '.join(SAMPLER_NAMES)}; got {self.sampler!r}")
         if self.guidance_rule not in ("cfg", "zero_star"):
             raise ValueError(f"guidance_rule must be 'cfg' or 'zero_star', got {self.guidance_rule!r}")
         if self.steady_steps < 0 or self.steady_iters < 1 or self.steady_lr <= 0:

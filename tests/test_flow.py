@@ -107,7 +107,7 @@ def _straight_field(x0: torch.Tensor):
     return velocity
 
 
-@pytest.mark.parametrize("sampler", [flow.sample_euler, flow.sample_heun])
+@pytest.mark.parametrize("sampler", [flow.sample_euler, flow.sample_heun, flow.sample_dpm2m])
 @pytest.mark.parametrize("shift", [1.0, 3.0])
 def test_samplers_exact_on_straight_field(sampler, shift):
     g = _gen(9)
@@ -133,7 +133,57 @@ def test_heun_beats_euler_on_gaussian_field():
     assert err_h < err_e / 5
 
 
-@pytest.mark.parametrize("sampler", [flow.sample_euler, flow.sample_heun])
+def _counted(velocity):
+    calls = []
+
+    def counted(x, t):
+        calls.append(float(t.max()))
+        return velocity(x, t)
+    return counted, calls
+
+
+@pytest.mark.parametrize("shift", [1.0, 3.0])
+def test_dpm_solver_is_second_order_at_one_pass_a_step(shift):
+    # On the Gaussian field: DPM-Solver++(2M) at N steps calls the model N times and lands as
+    # close as Heun's 2N - 1 calls, far closer than Euler's N.
+    velocity = _gaussian_field(2.0, 0.5)
+    x1 = torch.randn(1, 1, 1, 8, 8, generator=_gen(12), dtype=torch.float64)
+    exact = 2.0 + 0.5 * x1
+    ts = flow.timesteps(16, shift=shift)
+    counted, calls = _counted(velocity)
+    err_d = (flow.sample_dpm2m(counted, x1, ts) - exact).abs().max()
+    err_e = (flow.sample_euler(velocity, x1, ts) - exact).abs().max()
+    err_h = (flow.sample_heun(velocity, x1, ts) - exact).abs().max()
+    assert len(calls) == 16 and calls[0] == pytest.approx(1.0)
+    assert err_d < err_e / 2.5
+    assert err_d < 2 * err_h
+    # from 8 steps to 16 its error shrinks by more than Euler's first-order factor of 2 (3.0 and
+    # 4.1 here; at many more steps the ends' long log-SNR intervals add a first-order term)
+    err_d8 = (flow.sample_dpm2m(velocity, x1, flow.timesteps(8, shift=shift)) - exact).abs().max()
+    assert err_d8 / err_d > 2.5
+
+
+def test_dpm_solver_first_two_and_last_steps_are_euler():
+    # From t = 1 the first step has nothing before it and the second's predecessor sits at
+    # lam = -inf, and the last goes to t = 0: all three are first order, so with three steps the
+    # solver is Euler; from the third of four steps on it is not.
+    g = _gen(13)
+    x1 = torch.randn(1, 2, 3, 4, 4, generator=g, dtype=torch.float64)
+    w = torch.randn(2, 2, dtype=torch.float64, generator=g)
+
+    def velocity(x, t):  # a field curved in t, so a second-order step differs from Euler's
+        return torch.einsum("ij,bjthw->bithw", w, x) * (1 + t[:, None, :, None, None] ** 2)
+    for n in (1, 2, 3):
+        ts = flow.timesteps(n, shift=2.0)
+        torch.testing.assert_close(flow.sample_dpm2m(velocity, x1, ts), flow.sample_euler(velocity, x1, ts))
+    four = flow.timesteps(4, shift=2.0)
+    assert not torch.allclose(flow.sample_dpm2m(velocity, x1, four), flow.sample_euler(velocity, x1, four))
+    # an SDEdit schedule (start < 1) has a finite lam from the first step: the second is second order
+    sde = flow.timesteps(3, start=0.6)
+    assert not torch.allclose(flow.sample_dpm2m(velocity, x1, sde), flow.sample_euler(velocity, x1, sde))
+
+
+@pytest.mark.parametrize("sampler", [flow.sample_euler, flow.sample_heun, flow.sample_dpm2m])
 def test_clean_frames_come_back_bit_identical(sampler):
     g = _gen(11)
     x = torch.randn(2, 4, 5, 3, 3, generator=g)
