@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import runpy
 import socket
 from pathlib import Path
 
@@ -347,6 +348,13 @@ def test_vae_decoder_fine_tune_keeps_the_encoder_and_its_latent_statistics(vae_e
     assert resampled.config == dataclasses.replace(before.config, guidance_scale=3.0)
     for k, v in before.vae.state_dict().items():
         assert torch.equal(v.bfloat16(), resampled.vae.state_dict()[k].bfloat16()), k
+    # ... and through the script's command line, the step count among them
+    script = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "export_model.py"))
+    script["main"]([str(model), str(tmp_path / "steps12"), "--steps", "12", "--guidance", "3"])
+    assert KinemaPipeline.from_pretrained(tmp_path / "steps12").config == dataclasses.replace(
+        before.config, guidance_scale=3.0, num_inference_steps=12)
+    with pytest.raises(SystemExit):
+        script["main"]([str(model), str(tmp_path / "steps0"), "--steps", "0"])
 
 
 def test_dit_warm_start_from_a_model_on_a_vae_with_more_channels(vae_export, data, tmp_path):
@@ -526,7 +534,6 @@ def test_dit_object_probe_trains_on_world_maps_exports_without_it_and_resumes_ex
     assert not any("object" in k for k in raw)
 
     # scripts/probe_objects.py on the run's export and cache: per-block probes, a KL per noise level
-    import runpy
     import sys
 
     argv = sys.argv
