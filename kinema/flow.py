@@ -476,10 +476,12 @@ def sample_dpm2m(
         x' = (t' / t) x + ((1 - t') - (1 - t) t' / t) D.
     The first step (nothing before it), the second from t = 1 (its predecessor's lam is -inf)
     and the last (into t = 0, where lam is +inf and the answer is D itself) are first order:
-    those are the Euler steps exactly. A split schedule (search with select_step) starts its second part afresh.
-    On a schedule uniform in t the steps next to t = 1 and t = 0 span log-SNR intervals that do
-    not shrink with the step count, which leaves a small first-order term: at 8-16 steps the
-    solver is as close as Heun at twice the passes; at many more it converges more slowly.
+    those are the Euler steps exactly. A split schedule (search with select_step) starts its
+    second part afresh. On a schedule uniform in t the steps next to t = 1 and t = 0 span
+    log-SNR intervals that do not shrink with the step count, which leaves a small first-order
+    term: at 8-16 steps on a smooth field the solver is as close as Heun at twice the passes; at
+    many more it converges more slowly. On the shipped model's flow it lands no closer than
+    Euler (docs/experiments.md, "Fewer steps, and a second-order solver").
     """
     x, m5 = _clamp_clean(x, clean, clean_mask)
     prev: tuple[float, Tensor] | None = None  # (lam, x0) of the step before
