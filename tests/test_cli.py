@@ -12,6 +12,7 @@ from kinema.models.dit import DiT, DiTConfig
 from kinema.models.text import NullText, TextEncoder
 from kinema.models.vae import VAE_TINY, VideoVAE
 from kinema.pipeline import KinemaPipeline, SampleConfig
+from kinema.sampling import SAMPLER_NAMES
 from kinema.video import read_image, read_video, write_video
 
 
@@ -76,6 +77,9 @@ def test_generate_takes_the_sampler(model_dir, tmp_path):
     assert np.array_equal(frames("s1b.mp4", "--sampler", "stochastic", "--eta", "1"), noisy)
     refined = frames("r.mp4", "--refine", "0.5", "--refine-smooth", "1")  # a second pass: another video
     assert refined.shape == euler.shape and not np.array_equal(refined, euler)
+    # every name the config accepts reaches a sampler of the pipeline (kinema.flow tests their math)
+    for name in SAMPLER_NAMES:
+        assert frames(f"{name}.mp4", "--sampler", name).shape == euler.shape
 
 
 def test_every_sampler_setting_has_one_flag():
