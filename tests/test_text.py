@@ -30,8 +30,10 @@ def test_loads_offline_without_network(tmp_path):
     code = textwrap.dedent(
         """
         from kinema.models.text import TextEncoder
+        import sys
         enc = TextEncoder()
         states, mask = enc.encode(["a red ball bounces", "a box"])
+        assert "transformers" not in sys.modules  # the default encoder runs in-repo
         print(tuple(states.shape), tuple(mask.shape), enc.dim)
         """
     )
@@ -50,6 +52,52 @@ def test_loads_offline_without_network(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "(2, 7, 384) (2, 7) 384"  # [CLS] a red ball bounce ##s [SEP]
+
+
+def test_in_repo_bert_matches_transformers(encoder):
+    """The default encoder runs kinema.models.bert: the same token ids as transformers' tokenizer and
+    the same states as its BertModel, for one prompt and for a padded batch."""
+    from transformers import AutoModel, AutoTokenizer
+
+    from kinema.models.bert import BertEncoder
+
+    assert isinstance(encoder.model, BertEncoder)
+    path = packaged_model_path()
+    reference = AutoModel.from_pretrained(path, local_files_only=True).eval()
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    prompts = ["a red ball bounces on the floor", "", "A GREEN Triangle, falls!! café", "ball " * 200, "a box\tslides  left\n"]
+    for prompt in prompts:
+        expected = tokenizer([prompt], truncation=True, max_length=64, return_tensors="pt")
+        assert torch.equal(encoder.tokenizer(prompt, 64), expected["input_ids"]), prompt
+        with torch.no_grad():
+            want = reference(**expected).last_hidden_state[0]
+        torch.testing.assert_close(encoder.encode([prompt])[0][0], want, atol=1e-5, rtol=1e-5)
+    batch = tokenizer(prompts[:3], padding=True, return_tensors="pt")  # padded keys must be ignored
+    with torch.no_grad():
+        want = reference(**batch).last_hidden_state
+        got = encoder.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+    real = batch["attention_mask"].bool()
+    torch.testing.assert_close(got[real], want[real], atol=1e-5, rtol=1e-5)
+
+
+def test_in_repo_bert_names_a_missing_weight(tmp_path):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from kinema.models.bert import BertEncoder, plain_bert
+
+    for f in packaged_model_path().iterdir():
+        if f.is_file():
+            shutil.copy(f, tmp_path / f.name)
+    weights = load_file(str(tmp_path / "model.safetensors"))
+    del weights["encoder.layer.3.intermediate.dense.weight"]
+    save_file(weights, str(tmp_path / "model.safetensors"))
+    assert plain_bert(tmp_path)
+    with pytest.raises(RuntimeError, match=r"layers\.3\.ffn_in\.weight"):
+        BertEncoder.from_folder(tmp_path)
+    (tmp_path / "tokenizer.json").unlink()  # no tokenizer.json: transformers' path instead
+    assert not plain_bert(tmp_path)
 
 
 def test_shapes_mask_and_padding(encoder):
@@ -224,6 +272,8 @@ def test_other_encoder_families(tmp_path, family):
     """Tiny random T5 / CLIP text encoders saved locally, with the MiniLM tokenizer."""
     from transformers import AutoTokenizer, CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
 
+    from kinema.models.bert import BertEncoder
+
     torch.manual_seed(0)
     tok = AutoTokenizer.from_pretrained(packaged_model_path(), local_files_only=True)
     if family == "t5":
@@ -238,7 +288,7 @@ def test_other_encoder_families(tmp_path, family):
     model.save_pretrained(tmp_path)
     tok.save_pretrained(tmp_path)
     enc = TextEncoder(TextEncoderConfig(path=str(tmp_path), max_length=32))
-    assert enc.dim == 16
+    assert enc.dim == 16 and not isinstance(enc.model, BertEncoder)  # run by transformers
     states, mask = enc.encode(["a red ball", "a blue box slides left"])
     assert states.shape == (2, mask.shape[1], 16) and mask.sum(1).tolist()[1] > mask.sum(1).tolist()[0]
     assert torch.isfinite(states).all()

