@@ -84,6 +84,19 @@ def cmd_world_dataset(args) -> None:
     print(f"dataset ready: {path}")
 
 
+def cmd_data_import(args) -> None:
+    from kinema.ingest import import_videos
+
+    kwargs = {"size": parse_size(args.size)} if args.size else {}
+    res = import_videos(args.src, args.out, fps=args.fps, seconds=args.seconds, min_seconds=args.min_seconds,
+                        captions=args.captions, allow_uncaptioned=args.allow_uncaptioned, **kwargs)
+    for rel, why in res.skipped.items():
+        print(f"skipped {rel}: {why}", file=sys.stderr)
+    print(f"dataset ready: {res.out} ({res.videos} videos, {res.clips} clips, {res.seconds / 60:.1f} min at "
+          f"{args.fps:g} fps; {len(res.skipped)} skipped). Train on it: kinema train vae --config default-vae "
+          f"--set data={res.out}")
+
+
 # ---------------------------------------------------------------- generation
 
 
@@ -429,6 +442,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--buckets", action="store_true", help="square, landscape and portrait sizes instead of --size")
     p.add_argument("--workers", type=int, default=1)
     p.set_defaults(func=cmd_world_dataset)
+
+    data = sub.add_parser("data", help="datasets of your own videos").add_subparsers(dest="data_command", required=True)
+    p = data.add_parser("import", help="cut a folder of captioned videos into training clips (manifest.jsonl + mp4s)")
+    p.add_argument("src", help="folder of videos (searched recursively)")
+    p.add_argument("--out", required=True, help="dataset folder to write (re-running resumes it)")
+    p.add_argument("--captions", default=None,
+                   help="JSON lines {\"file\", \"caption\"} or CSV file,caption (default: clip.txt beside clip.mp4)")
+    p.add_argument("--size", default=None, help="one WIDTHxHEIGHT for every clip (default: the bucket nearest each "
+                   "video's aspect ratio: 128x128, 160x96, 96x160)")
+    p.add_argument("--fps", type=float, default=16)
+    p.add_argument("--seconds", type=float, default=4.0, help="clip length")
+    p.add_argument("--min-seconds", type=float, default=2.0, help="keep a video's last, shorter part from this length")
+    p.add_argument("--allow-uncaptioned", action="store_true", help="import videos without a caption (empty caption)")
+    p.set_defaults(func=cmd_data_import)
 
     p = sub.add_parser("train", help="train the VAE, the DiT, the video-text model or the attribute reader")
     p.add_argument("kind", choices=["vae", "dit", "clip", "attributes"])
