@@ -11,9 +11,10 @@ A folder of videos with captions becomes the one dataset format of `kinema.data`
 
 Every video (anything PyAV decodes: mp4, mov, mkv, webm, avi, gif, ...) is decoded as a stream,
 one frame at a time, so a long or large video never sits in memory whole:
-  1. size: the training bucket whose aspect ratio is nearest the video's (`buckets`, by default
-     the world's square, landscape and portrait sizes), or one fixed `size`; each frame is scaled
-     by swscale (area filter) to cover it and centre-cropped, never stretched;
+  1. size: the training bucket whose aspect ratio is nearest the video's as displayed (its
+     rotation metadata applied: phones store portrait video landscape; `buckets`, by default the
+     world's square, landscape and portrait sizes), or one fixed `size`; each frame is scaled by
+     swscale (area filter) to cover it and centre-cropped, never stretched;
   2. rate: resampled to `fps` by taking, for every output instant k / fps, the source frame
      nearest in time (a 30 fps phone clip at 16 fps drops frames evenly; an 8 fps one repeats);
   3. length: cut into consecutive clips of `seconds` (1 + seconds x fps frames), and a last,
@@ -125,23 +126,30 @@ def _clip_stem(rel: str) -> str:
     return f"{slug}-{hashlib.sha256(rel.encode()).hexdigest()[:8]}"
 
 
-def _stream_frames(path: Path, width: int, height: int, fps: float) -> Iterator[np.ndarray]:
-    """The video's frames at `fps` (nearest source frame in time), each scaled to cover
-    width x height and centre-cropped to it: (height, width, 3) uint8, one at a time."""
+def _stream_frames(path: Path, sizes: list[tuple[int, int]], fps: float) -> Iterator[np.ndarray]:
+    """The video's frames at `fps` (nearest source frame in time), turned upright by its display
+    rotation (a phone's portrait video is stored landscape), each scaled to cover the size in
+    `sizes` nearest its aspect ratio and centre-cropped to it: (height, width, 3) uint8, one at
+    a time."""
     with av.open(str(path)) as container:
         if not container.streams.video:
             raise ValueError("no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         rate = float(stream.average_rate or stream.guessed_rate or 25)
-        prev, prev_t, k, t0 = None, 0.0, 0, None
+        prev, prev_t, k, t0, size = None, 0.0, 0, None, None
         for i, frame in enumerate(container.decode(stream)):
             t = float(frame.time) if frame.time is not None else i / rate
             t0 = t if t0 is None else t0
             t -= t0
-            scale = max(width / frame.width, height / frame.height)
-            w, h = max(width, round(frame.width * scale)), max(height, round(frame.height * scale))
-            rgb = frame.reformat(width=w, height=h, format="rgb24", interpolation="AREA").to_ndarray()
+            turns = round((frame.rotation or 0) / 90) % 4  # quarter turns counterclockwise, for display
+            fw, fh = (frame.height, frame.width) if turns % 2 else (frame.width, frame.height)  # as displayed
+            width, height = size = size or nearest_bucket(fw, fh, sizes)
+            scale = max(width / fw, height / fh)
+            w, h = max(width, round(fw * scale)), max(height, round(fh * scale))
+            stored = (h, w) if turns % 2 else (w, h)
+            rgb = frame.reformat(width=stored[0], height=stored[1], format="rgb24", interpolation="AREA").to_ndarray()
+            rgb = np.rot90(rgb, turns) if turns else rgb  # (h, w, 3)
             y, x = (h - height) // 2, (w - width) // 2
             cur = rgb[y: y + height, x: x + width]
             while k / fps <= t:  # every output instant up to this frame: the nearer of the two frames
@@ -231,11 +239,6 @@ def import_videos(
             continue
         clips = 0
         try:
-            with av.open(str(video)) as c:
-                if not c.streams.video:
-                    raise ValueError("no video stream")
-                cc = c.streams.video[0].codec_context
-                width, height = nearest_bucket(cc.width, cc.height, sizes)
             caption = caption_of[video] if caption_of[video] is not None else ""
             frames_out = 0
             buffer: list[np.ndarray] = []
@@ -248,14 +251,14 @@ def import_videos(
                     write_video(out / "clips" / f"{cid}.mp4", np.stack(buffer), fps, preset="veryfast", threads=1)
                     rec = {"id": cid, "file": f"clips/{cid}.mp4",
                            ("captions" if isinstance(caption, dict) else "caption"): caption, "fps": fps,
-                           "frames": len(buffer), "width": width, "height": height, "source": rel,
+                           "frames": len(buffer), "width": buffer[0].shape[1], "height": buffer[0].shape[0], "source": rel,
                            "start": round(frames_out / fps, 4)}
                     _append_line(manifest, rec)
                 clips += 1
                 frames_out += len(buffer)
                 buffer.clear()
 
-            for frame in _stream_frames(video, width, height, fps):
+            for frame in _stream_frames(video, sizes, fps):
                 buffer.append(frame)
                 if len(buffer) == n_clip:
                     flush()

@@ -154,3 +154,26 @@ def test_cli_imports_and_reports(source, tmp_path, capsys):
     assert abs(red_centre_x(frame) - (107 / 200 * (46 + 9.5) - 21)) < 1.5
     assert main(["data", "import", str(tmp_path / "missing"), "--out", str(tmp_path / "x")]) == 2
     assert "missing" in capsys.readouterr().err
+
+
+def test_display_rotation_is_applied(tmp_path):
+    """A phone's portrait video is stored landscape with a display rotation: imported upright."""
+    import av
+
+    src = tmp_path / "src"
+    src.mkdir()
+    image = np.zeros((96, 160, 3), np.uint8)
+    image[:, :40] = (230, 40, 40)  # red on the stored frame's left
+    with av.open(str(src / "phone.mp4"), "w") as container:
+        stream = container.add_stream("libx264", rate=16)
+        stream.width, stream.height, stream.pix_fmt = 160, 96, "yuv420p"
+        stream.set_display_rotation(-90)  # shown turned clockwise, as a `rotate=90` tag says
+        for _ in range(40):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode())
+    (src / "phone.txt").write_text("a red band")
+    import_videos(src, tmp_path / "ds", progress=False)
+    (clip,) = read_manifest(tmp_path / "ds")
+    assert (clip.width, clip.height) == (96, 160)  # the portrait bucket
+    frame = read_video(tmp_path / "ds" / clip.file)[0][0]
+    assert frame[:30, :, 0].mean() > 200 and frame[60:, :, 0].mean() < 40  # the band is on top
