@@ -97,6 +97,24 @@ def cmd_data_import(args) -> None:
           f"--set data={res.out}")
 
 
+def cmd_serve(args) -> None:
+    import torch
+
+    try:
+        import uvicorn
+
+        from kinema.server import create_app
+    except ImportError as e:
+        raise UsageError(f"kinema serve needs FastAPI and uvicorn ({e.name} is missing); run "
+                         f"`pip install -e \".[serve]\"` or `pip install fastapi uvicorn`") from e
+    threads = args.threads or torch.get_num_threads()
+    torch.set_num_threads(threads)
+    app = create_app(_load_pipeline(args), threads=threads, max_queue=args.max_queue)
+    print(f"kinema: serving on http://{args.host}:{args.port} ({threads} torch threads; the page is at /, "
+          f"the API at /generate and /jobs, its schema at /docs)", file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+
+
 # ---------------------------------------------------------------- generation
 
 
@@ -442,6 +460,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--buckets", action="store_true", help="square, landscape and portrait sizes instead of --size")
     p.add_argument("--workers", type=int, default=1)
     p.set_defaults(func=cmd_world_dataset)
+
+    p = sub.add_parser("serve", help="an HTTP server and web page over the pipeline")
+    p.add_argument("--model", default=None, help="model folder (default: the shipped model)")
+    p.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to serve other machines")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch threads for generation (default: torch's, one per core); fewer beside other work")
+    p.add_argument("--max-queue", type=int, default=16, help="videos queued or in progress before requests get 429")
+    add_sampler_arguments(p)  # the served model's sampler settings
+    p.set_defaults(func=cmd_serve)
 
     data = sub.add_parser("data", help="datasets of your own videos").add_subparsers(dest="data_command", required=True)
     p = data.add_parser("import", help="cut a folder of captioned videos into training clips (manifest.jsonl + mp4s)")
