@@ -41,6 +41,7 @@ from torch.utils.data import Dataset, Sampler
 from tqdm.auto import tqdm
 
 from kinema import precision
+from kinema.jsonl import read_jsonl
 from kinema.video import read_video
 
 CAPTION_LEVELS = ("short", "medium", "detailed")
@@ -74,20 +75,13 @@ def read_manifest(root: str | os.PathLike) -> list[Clip]:
             f"(make one with `kinema world dataset --out {Path(root)} --num N`)"
         )
     clips, seen = [], {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            where = f"{path} line {lineno}"
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{where}: not valid JSON ({e}); fix or delete the line") from e
-            clip = _parse_record(rec, where)
-            if clip.id in seen:
-                raise ValueError(f"{where}: id {clip.id!r} already used on line {seen[clip.id]}; ids must be unique")
-            seen[clip.id] = lineno
-            clips.append(clip)
+    for lineno, rec in read_jsonl(path, "fix or delete the line"):
+        where = f"{path} line {lineno}"
+        clip = _parse_record(rec, where)
+        if clip.id in seen:
+            raise ValueError(f"{where}: id {clip.id!r} already used on line {seen[clip.id]}; ids must be unique")
+        seen[clip.id] = lineno
+        clips.append(clip)
     if not clips:
         raise ValueError(f"{path} has no clips; add one JSON object per line")
     return clips

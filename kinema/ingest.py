@@ -49,6 +49,7 @@ import av
 import numpy as np
 from tqdm.auto import tqdm
 
+from kinema.jsonl import append_jsonl, read_jsonl
 from kinema.video import nearest_bucket, write_video
 from kinema.world.dataset import FORMAT, FORMAT_VERSION, WORLD_BUCKETS, _reconcile_settings, _write_json_atomic
 from kinema.world.spec import check_timing, check_video_size
@@ -92,23 +93,16 @@ def read_captions(path: Path) -> dict[str, str | dict]:
             for row in reader:
                 table[row["file"].strip()] = row["caption"] or ""
         return table
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path} line {lineno}"
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{where}: not valid JSON ({e.msg}); captions files hold one JSON object per line") from None
-            if not isinstance(rec, dict) or not isinstance(rec.get("file"), str):
-                raise ValueError(f'{where}: expected {{"file": "...", "caption": "..."}}')
-            caption = rec.get("captions", rec.get("caption"))
-            ok = isinstance(caption, str) or (
-                isinstance(caption, dict) and caption and all(isinstance(v, str) for v in caption.values()))
-            if not ok:
-                raise ValueError(f'{where}: needs "caption" (a string) or "captions" (an object of strings)')
-            table[rec["file"]] = caption
+    for lineno, rec in read_jsonl(path, "captions files hold one JSON object per line"):
+        where = f"{path} line {lineno}"
+        if not isinstance(rec, dict) or not isinstance(rec.get("file"), str):
+            raise ValueError(f'{where}: expected {{"file": "...", "caption": "..."}}')
+        caption = rec.get("captions", rec.get("caption"))
+        ok = isinstance(caption, str) or (
+            isinstance(caption, dict) and caption and all(isinstance(v, str) for v in caption.values()))
+        if not ok:
+            raise ValueError(f'{where}: needs "caption" (a string) or "captions" (an object of strings)')
+        table[rec["file"]] = caption
     return table
 
 
@@ -253,7 +247,7 @@ def import_videos(
                            ("captions" if isinstance(caption, dict) else "caption"): caption, "fps": fps,
                            "frames": len(buffer), "width": buffer[0].shape[1], "height": buffer[0].shape[0], "source": rel,
                            "start": round(frames_out / fps, 4)}
-                    _append_line(manifest, rec)
+                    append_jsonl(manifest, rec)
                 clips += 1
                 frames_out += len(buffer)
                 buffer.clear()
@@ -272,7 +266,7 @@ def import_videos(
             result.skipped[rel] = reason + (f" (after {clips} clips, which are kept)" if clips else "")
             continue
         secs = round(frames_out / fps, 4)
-        _append_line(finished_log, {"source": rel, "clips": clips, "seconds": secs})
+        append_jsonl(finished_log, {"source": rel, "clips": clips, "seconds": secs})
         result.videos += 1
         result.clips += clips
         result.seconds += secs
@@ -280,11 +274,3 @@ def import_videos(
     bar.close()
     _write_json_atomic(out / "dataset.json", {**settings, "num": result.clips}, indent=2)
     return result
-
-
-def _append_line(path: Path, rec: dict) -> None:
-    # one write of one whole line, flushed: a crash leaves whole lines only
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(rec, separators=(",", ":")) + "\n")
-        f.flush()
-        os.fsync(f.fileno())

@@ -54,7 +54,7 @@ def test_same_settings_same_dataset(tmp_path):
 def test_resume_after_interruption_equals_uninterrupted(tmp_path, monkeypatch):
     whole = write_world_dataset(tmp_path / "whole", 6, **SMALL)
 
-    append = ds._append_manifest
+    append = ds.append_jsonl
     calls = []
 
     def crash_after_three(path, rec):
@@ -63,10 +63,10 @@ def test_resume_after_interruption_equals_uninterrupted(tmp_path, monkeypatch):
         calls.append(rec["id"])
         append(path, rec)
 
-    monkeypatch.setattr(ds, "_append_manifest", crash_after_three)
+    monkeypatch.setattr(ds, "append_jsonl", crash_after_three)
     with pytest.raises(KeyboardInterrupt):
         write_world_dataset(tmp_path / "part", 6, workers=2, **SMALL)
-    monkeypatch.setattr(ds, "_append_manifest", append)
+    monkeypatch.setattr(ds, "append_jsonl", append)
     assert len(read_manifest(tmp_path / "part")) == 3
 
     resumed = write_world_dataset(tmp_path / "part", 6, **SMALL)

@@ -32,6 +32,7 @@ from typing import Iterator
 import numpy as np
 from tqdm.auto import tqdm
 
+from kinema.jsonl import append_jsonl, jsonl_line
 from kinema.world.spec import SceneSpec, check_timing, check_video_size
 
 # (width, height) buckets: square, landscape, portrait; clip with seed s uses
@@ -204,18 +205,6 @@ def read_manifest(out: str | os.PathLike) -> list[dict]:
     return records
 
 
-def _manifest_line(rec: dict) -> str:
-    return json.dumps(rec, separators=(",", ":")) + "\n"
-
-
-def _append_manifest(path: Path, rec: dict) -> None:
-    # One write of one whole line, flushed: a crash leaves whole lines only.
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(_manifest_line(rec))
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def _clip_id(index: int) -> str:
     return f"{index:06d}"
 
@@ -311,13 +300,13 @@ def write_world_dataset(
     try:
         if workers == 1 or len(jobs) <= 1:
             for job in jobs:
-                _append_manifest(manifest, _write_clip(job))
+                append_jsonl(manifest, _write_clip(job))
                 bar.update(1)
         else:
             chunksize = max(1, min(8, math.ceil(len(jobs) / (workers * 4))))
             with _pool_context().Pool(workers, initializer=_init_worker) as pool:
                 for rec in pool.imap(_write_clip, jobs, chunksize=chunksize):
-                    _append_manifest(manifest, rec)
+                    append_jsonl(manifest, rec)
                     bar.update(1)
     finally:
         bar.close()
@@ -327,7 +316,7 @@ def write_world_dataset(
     order = sorted(records, key=lambda r: int(r["id"]))
     if [r["id"] for r in records] != [r["id"] for r in order]:
         tmp = manifest.with_name(f".manifest.jsonl.{os.getpid()}.part")
-        tmp.write_text("".join(_manifest_line(r) for r in order), encoding="utf-8")
+        tmp.write_text("".join(jsonl_line(r) for r in order), encoding="utf-8")
         os.replace(tmp, manifest)
     return out
 
