@@ -91,7 +91,9 @@ def read_captions(path: Path) -> dict[str, str | dict]:
             if not reader.fieldnames or not {"file", "caption"} <= set(reader.fieldnames):
                 raise ValueError(f"{path}: a captions CSV needs a header with columns file,caption; got {reader.fieldnames}")
             for row in reader:
-                table[row["file"].strip()] = row["caption"] or ""
+                if not (row.get("file") or "").strip():
+                    raise ValueError(f"{path} line {reader.line_num}: no file name; give every row file,caption")
+                table[row["file"].strip()] = row.get("caption") or ""
         return table
     for lineno, rec in read_jsonl(path, "captions files hold one JSON object per line"):
         where = f"{path} line {lineno}"

@@ -82,6 +82,9 @@ class Server:
     """The job queue in front of one pipeline: `submit` queues, one worker thread generates."""
 
     def __init__(self, pipe: KinemaPipeline, *, threads: int | None = None, max_queue: int = 16, keep: int = 32):
+        if max_queue < 1 or keep < 1 or (threads is not None and threads < 0):
+            raise ValueError(f"max_queue and keep must be >= 1 and threads >= 0 (0: torch's default); got "
+                             f"max_queue={max_queue}, keep={keep}, threads={threads}")
         self.pipe, self.max_queue, self.keep = pipe, max_queue, keep
         self.threads = threads or torch.get_num_threads()
         self.jobs: OrderedDict[str, Job] = OrderedDict()

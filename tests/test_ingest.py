@@ -128,6 +128,9 @@ def test_captions_from_a_file_and_missing_captions(source, tmp_path):
     res = import_videos(source, tmp_path / "b", captions=tmp_path / "caps.csv", allow_uncaptioned=True, progress=False)
     caps = {c.id.split("-")[0]: c.captions for c in read_manifest(tmp_path / "b")}
     assert res.clips == 2 and caps == {"tall": {"caption": "a tall one, moving"}, "wide": {}}
+    (tmp_path / "nofile.csv").write_text("file,caption\n,a caption without its video\n")
+    with pytest.raises(ValueError, match="nofile.csv line 2: no file name"):
+        import_videos(source, tmp_path / "c", captions=tmp_path / "nofile.csv", progress=False)
     (tmp_path / "bad.jsonl").write_text('{"file": "wide.mp4"}\n')
     with pytest.raises(ValueError, match="bad.jsonl line 1"):
         import_videos(source, tmp_path / "c", captions=tmp_path / "bad.jsonl", progress=False)

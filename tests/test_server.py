@@ -115,5 +115,7 @@ def test_the_page_and_the_cli(client):
     assert page.status_code == 200 and "<form" in page.text and "/jobs" in page.text
     from kinema.cli import build_parser
 
+    with pytest.raises(ValueError, match="max_queue"):
+        create_app(client.app.state.server.pipe, max_queue=0)
     args = build_parser().parse_args(["serve", "--port", "8123", "--threads", "1", "--sampler", "dpm++"])
     assert (args.port, args.threads, args.sampler, args.host) == (8123, 1, "dpm++", "127.0.0.1")
