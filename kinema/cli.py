@@ -98,8 +98,6 @@ def cmd_data_import(args) -> None:
 
 
 def cmd_serve(args) -> None:
-    import torch
-
     try:
         import uvicorn
 
@@ -107,10 +105,9 @@ def cmd_serve(args) -> None:
     except ImportError as e:
         raise UsageError(f"kinema serve needs FastAPI and uvicorn ({e.name} is missing); run "
                          f"`pip install -e \".[serve]\"` or `pip install fastapi uvicorn`") from e
-    threads = args.threads or torch.get_num_threads()
-    torch.set_num_threads(threads)
-    app = create_app(_load_pipeline(args), threads=threads, max_queue=args.max_queue)
-    print(f"kinema: serving on http://{args.host}:{args.port} ({threads} torch threads; the page is at /, "
+    app = create_app(_load_pipeline(args), threads=args.threads or None, max_queue=args.max_queue)
+    print(f"kinema: serving on http://{args.host}:{args.port} ({app.state.server.threads} torch threads for "
+          f"generation; the page is at /, "
           f"the API at /generate and /jobs, its schema at /docs)", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 

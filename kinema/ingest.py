@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -52,7 +51,7 @@ from tqdm.auto import tqdm
 from kinema.jsonl import append_jsonl, read_jsonl
 from kinema.video import nearest_bucket, write_video
 from kinema.world.dataset import FORMAT, FORMAT_VERSION, WORLD_BUCKETS, _reconcile_settings, _write_json_atomic
-from kinema.world.spec import check_timing, check_video_size
+from kinema.world.spec import check_timing, check_video_size, num_frames_for
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".gif")
 SIZE_MULTIPLE = 16  # the VAE's 8x downsampling, then the DiT's 2x2 patches
@@ -215,16 +214,14 @@ def import_videos(
         written = {c.id for c in read_manifest(out)} if manifest.stat().st_size else set()
     finished = {}
     if finished_log.is_file():
-        for line in finished_log.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                rec = json.loads(line)
-                finished[rec["source"]] = rec
+        for _, rec in read_jsonl(finished_log, "delete that line (the video is imported again on the next run)"):
+            finished[rec["source"]] = rec
     for tmp in (out / "clips").glob(".*.part*"):  # temporaries of a crashed run
         tmp.unlink(missing_ok=True)
 
     # 3. stream every video into clips
     result = ImportResult(out)
-    n_clip, n_min = int(round(seconds * fps)) + 1, int(round(min_seconds * fps)) + 1
+    n_clip, n_min = num_frames_for(seconds, fps), num_frames_for(min_seconds, fps)
     bar = tqdm(videos, desc="importing videos", unit="video", disable=not progress)
     for video in bar:
         rel = video.relative_to(src).as_posix()

@@ -92,9 +92,13 @@ class Server:
         self.worker = ThreadPoolExecutor(1, thread_name_prefix="kinema-worker",
                                          initializer=torch.set_num_threads, initargs=(self.threads,))
 
+    def waiting(self) -> int:
+        """Jobs queued or being made."""
+        return sum(j.status in ("queued", "running") for j in self.jobs.values())
+
     def submit(self, request: GenerateRequest) -> Job:
         with self.lock:
-            waiting = sum(j.status in ("queued", "running") for j in self.jobs.values())
+            waiting = self.waiting()
             if waiting >= self.max_queue:
                 raise HTTPException(429, f"{waiting} videos are queued or being made; retry when one is done")
             job = Job(uuid.uuid4().hex[:12], request)
@@ -178,7 +182,7 @@ def create_app(pipe: KinemaPipeline, *, threads: int | None = None, max_queue: i
     def health() -> dict:
         cfg = pipe.config
         return {"status": "ok", "threads": server.threads,
-                "queued": sum(j.status in ("queued", "running") for j in server.jobs.values()),
+                "queued": server.waiting(),
                 "sizes": [f"{w}x{h}" for w, h in cfg.buckets],
                 "defaults": {"seconds": cfg.seconds, "fps": cfg.fps, "width": cfg.width, "height": cfg.height,
                              "steps": cfg.num_inference_steps, "guidance": cfg.guidance_scale},
